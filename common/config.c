@@ -97,6 +97,8 @@ static const struct key_def key_defs[] = {
 	{"worker.*", "shutdown_ms", K_U32, WOFF(shutdown_ms), SK_SUP_SHUTDOWN_MS_MIN, SK_SUP_SHUTDOWN_MS_MAX, NULL},
 };
 
+_Static_assert(sizeof(key_defs) / sizeof(key_defs[0]) <= 64, "load_ctx.seen is too small");
+
 void cfg_defaults(sk_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -139,6 +141,7 @@ struct load_ctx {
 	char dir[SK_PATH_BYTES_MAX]; /* directory of the INI file */
 	bool failed;
 	FILE *file;
+	bool seen[SK_WORKER_COUNT + 1][64]; /* [worker or SK_WORKER_COUNT][key_defs index] */
 	int line; /* lines read so far: Debian's inih hands the handler no line number */
 };
 
@@ -304,6 +307,7 @@ static int load_handler_cb(void *user, const char *section, const char *key, con
 		return 0;
 	void *base = lc->cfg;
 	const char *match = section;
+	int slot = SK_WORKER_COUNT;
 	if (strncmp(section, "worker.", 7) == 0) {
 		enum sk_worker_id id;
 		if (!cfg_worker_parse(section + 7, &id))
@@ -311,6 +315,7 @@ static int load_handler_cb(void *user, const char *section, const char *key, con
 					 "unknown section (workers are writer, raft, replay, http)", 0, 0);
 		base = &lc->cfg->workers[id];
 		match = "worker.*";
+		slot = (int)id;
 	}
 	bool section_known = false;
 	for (size_t i = 0; i < sizeof(key_defs) / sizeof(key_defs[0]); i++) {
@@ -318,8 +323,14 @@ static int load_handler_cb(void *user, const char *section, const char *key, con
 		if (strcmp(d->section, match) != 0)
 			continue;
 		section_known = true;
-		if (strcmp(d->key, key) == 0)
-			return store_value(lc, d, base, line, section, value);
+		if (strcmp(d->key, key) != 0)
+			continue;
+		/* A second assignment is almost always a copy-paste slip: refuse it. */
+		if (lc->seen[slot][i])
+			return load_fail(lc, line, section, key, value,
+					 "key given twice in this section", 0, 0);
+		lc->seen[slot][i] = true;
+		return store_value(lc, d, base, line, section, value);
 	}
 	if (!section_known)
 		return load_fail(lc, line, section, key, value,
