@@ -37,6 +37,9 @@ void index_set_close(index_set *s);
 sk_err index_append(index_set *s, uint32_t topic_id, uint32_t partition, const struct index_entry *e);
 /* The offset the next frame of this partition gets (0 for a new partition). */
 uint64_t index_next_offset(index_set *s, uint32_t topic_id, uint32_t partition);
+/* The same with an error channel (index_next_offset returns UINT64_MAX, which no
+ * append accepts, when the file cannot be read): SK_EIO, SK_ENOMEM. */
+sk_err index_next_offset_get(index_set *s, uint32_t topic_id, uint32_t partition, uint64_t *out);
 /* Drop every entry with raft index > index, in every partition (recovery cut, raft truncation). */
 sk_err index_truncate_after(index_set *s, uint64_t index);
 /* Drop entries wholly below log_start (retention), keeping the file dense. */

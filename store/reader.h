@@ -22,7 +22,8 @@ struct reader_partition_info {
 	uint64_t bytes;          /* journal bytes of this partition's frames still stored */
 };
 
-/* Called once per record, in offset order; return false to stop early. */
+/* Called once per record, in offset order; return false to stop early: the record
+ * it was given then counts as not delivered (*next_offset_out is that record's offset). */
 typedef bool (*reader_record_cb)(void *arg, uint64_t offset, uint64_t timestamp_ms,
 				 const struct record_view *rec);
 
@@ -43,5 +44,9 @@ sk_err reader_partition_info(store_reader *rd, uint32_t topic_id, uint32_t parti
 sk_err reader_read(store_reader *rd, uint32_t topic_id, uint32_t partition, uint64_t offset,
 		   uint64_t commit_index, uint32_t limit, uint64_t max_bytes, reader_record_cb cb,
 		   void *arg, uint64_t *next_offset_out);
+
+/* preads issued since open (index entries and frames): for metrics and for tests
+ * that check a read costs O(log n), not a scan. */
+uint64_t reader_pread_count(const store_reader *rd);
 
 #endif
