@@ -355,6 +355,17 @@ static sk_err cfg_check_whole(struct load_ctx *lc)
 			 cfg->path, cfg->http_auto_create_partitions, cfg->http_partitions_max);
 		return SK_ECONFIG;
 	}
+	/* One produce request (body plus its header and names) must fit one ring record,
+	 * and a ring record is at most a quarter of the ring (ipc/ring.h). */
+	uint64_t record_bytes = cfg->http_body_bytes_max + SK_RING_REQUEST_OVERHEAD_BYTES;
+	if (cfg->ring_bytes / 4 < record_bytes) {
+		snprintf(lc->err, lc->err_len,
+			 "%s: [storage] ring_bytes = %llu is too small for [http] body_bytes_max = %llu "
+			 "(ring_bytes must be a power of two >= 4 x (body_bytes_max + %u))",
+			 cfg->path, (unsigned long long)cfg->ring_bytes,
+			 (unsigned long long)cfg->http_body_bytes_max, SK_RING_REQUEST_OVERHEAD_BYTES);
+		return SK_ECONFIG;
+	}
 	return SK_OK;
 }
 

@@ -73,5 +73,6 @@
 /* Rings */
 #define SK_RING_BYTES_MIN (64 * 1024)
 #define SK_RING_BYTES_MAX (1LL << 30)
+#define SK_RING_REQUEST_OVERHEAD_BYTES (64 * 1024) /* ingress record = body + this, at most */
 
 #endif

@@ -101,6 +101,15 @@ static void test_config_refuses_key_given_twice(void **state)
 			 SK_OK);
 }
 
+static void test_config_refuses_ring_too_small_for_body(void **state)
+{
+	assert_int_equal(load_text("[http]\nbody_bytes_max = 1048576\n[storage]\nring_bytes = 1048576\n"),
+			 SK_ECONFIG);
+	assert_non_null(strstr(err, "ring_bytes = 1048576 is too small"));
+	assert_int_equal(load_text("[http]\nbody_bytes_max = 65536\n[storage]\nring_bytes = 524288\n"),
+			 SK_OK);
+}
+
 static void test_config_refuses_malformed_line(void **state)
 {
 	assert_refused("[node]\nid = 1\nthis line has no equals sign\n", 3, "malformed", NULL);
@@ -132,7 +141,7 @@ static void test_config_parses_every_type(void **state)
 {
 	const char *text = "[node]\nid = 7\n[http]\nlisten = 0.0.0.0:8081\n"
 			   "tokens = aaaaaaaaaaaaaaaa, bbbbbbbbbbbbbbbbbbbb\nallow_anonymous = true\n"
-			   "default_ack = none\n[storage]\nring_bytes = 1048576\n"
+			   "default_ack = none\nbody_bytes_max = 65536\n[storage]\nring_bytes = 1048576\n"
 			   "[supervisor]\nstrategy = rest_for_one\n"
 			   "[worker.replay]\nrestart = temporary\nshutdown_ms = 250\n";
 	assert_int_equal(load_text(text), SK_OK);
@@ -192,6 +201,7 @@ int main(void)
 		cmocka_unit_test(test_config_refuses_bad_listen_and_tokens),
 		cmocka_unit_test(test_config_refuses_ring_bytes_not_power_of_two),
 		cmocka_unit_test(test_config_refuses_key_given_twice),
+		cmocka_unit_test(test_config_refuses_ring_too_small_for_body),
 		cmocka_unit_test(test_config_refuses_malformed_line),
 		cmocka_unit_test(test_config_refuses_backoff_min_above_max),
 		cmocka_unit_test(test_config_refuses_missing_file),
