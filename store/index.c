@@ -144,6 +144,57 @@ static sk_err fsync_dir(const char *dir)
 	return SK_OK;
 }
 
+/* fsync one file by path (an index file some earlier writer left). */
+static sk_err fsync_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("index_open_failed", "errno=%d path=%s", errno, path);
+		return SK_EIO;
+	}
+	int rc = fdatasync(fd);
+	int saved = errno;
+	close(fd);
+	if (rc != 0) {
+		log_error("index_fsync_failed", "errno=%d path=%s", saved, path);
+		return SK_EIO;
+	}
+	return SK_OK;
+}
+
+/* A writer killed before its checkpoint leaves index files and directory entries
+ * that may not be durable; the next writer finds them already there and would
+ * never sync them, yet its next checkpoint claims them. So at open, make the
+ * whole tree durable once: every topic directory, every index file in it, and
+ * index/ itself. Cost: one fsync per file, once per writer start. */
+static sk_err sync_tree_at_open(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		log_error("index_dir_open_failed", "errno=%d dir=%s", errno, dir);
+		return SK_EIO;
+	}
+	sk_err err = SK_OK;
+	struct dirent *de;
+	char path[SK_PATH_BYTES_MAX];
+	while (!err && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		int n = snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			continue;
+		struct stat st;
+		if (stat(path, &st) != 0)
+			continue;
+		if (S_ISDIR(st.st_mode))
+			err = sync_tree_at_open(path);
+		else if (S_ISREG(st.st_mode))
+			err = fsync_file(path);
+	}
+	closedir(d);
+	return err ? err : fsync_dir(dir);
+}
+
 /* mkdir that treats "already there" as success; *created_out says whether it made it. */
 static sk_err make_dir(const char *dir, bool *created_out)
 {
@@ -413,6 +464,8 @@ sk_err index_set_open(const char *data_dir, index_set **out)
 	if (err)
 		goto out_free;
 	if (created && (err = fsync_dir(data_dir)))
+		goto out_free;
+	if (!created && (err = sync_tree_at_open(s->dir)))
 		goto out_free;
 	s->slot_count = 64;
 	s->slots = calloc(s->slot_count, sizeof(*s->slots));
@@ -692,7 +745,8 @@ sk_err index_sync(index_set *s)
 	if (!err && sync_index_dir)
 		err = fsync_dir(s->dir);
 	/* Keep the ones not yet synced for the next call (a failed sync stops the writer anyway). */
-	memmove(s->dirty, s->dirty + i, (s->dirty_n - i) * sizeof(*s->dirty));
+	if (i < s->dirty_n)
+		memmove(s->dirty, s->dirty + i, (s->dirty_n - i) * sizeof(*s->dirty));
 	s->dirty_n -= i;
 	return err;
 }
