@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Store benchmark (issue 3): the durable path through the ingress ring into the
+journal, beside the raw fdatasync rate of the same disk, and the writer's time to
+ready after SIGKILL with 8 million records in the journal.
+
+    scripts/bench_store.sh [--quick] [--dir DIR]
+
+Needs a built tree in SKIFF_BUILD_DIR (default: build): supervisor/skiffd,
+supervisor/skiffctl and tests/integration/ring_producer (built here with cc from
+the tree's static libraries if the CMake target is not there). A real skiffd runs
+in a temporary directory (on the disk under test) and the producer attaches to its
+ingress ring, so the figures cover ring -> writer -> journal + fdatasync -> ring
+release; HTTP is not involved (scripts/bench_http.sh measures that). Timings are
+printed, never asserted.
+
+Targets (issue 3, 2-core machine): >= 1,000,000 durable 64 B records/s with large
+batches; >= 90 % of the raw fdatasync rate with one record per batch; writer ready
+within 100 ms of a SIGKILL whatever the journal size.
+"""
+
+import calendar
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.abspath(os.environ.get("SKIFF_BUILD_DIR", os.path.join(ROOT, "build")))
+SKIFFD = os.path.join(BUILD, "supervisor", "skiffd")
+SKIFFCTL = os.path.join(BUILD, "supervisor", "skiffctl")
+PRODUCER = os.path.join(BUILD, "tests", "integration", "ring_producer")
+QUICK = "--quick" in sys.argv
+RAW_SECONDS = 2.0 if QUICK else 4.0
+FILL_RECORDS = 1_000_000 if QUICK else 8_000_000
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def build_producer():
+    if os.path.exists(PRODUCER):
+        return
+    r = subprocess.run(["cmake", "--build", BUILD, "--target", "ring_producer"], capture_output=True)
+    if r.returncode == 0 and os.path.exists(PRODUCER):
+        return
+    os.makedirs(os.path.dirname(PRODUCER), exist_ok=True)
+    libs = [os.path.join(BUILD, p) for p in ("store/libsk_store.a", "ipc/libsk_ipc.a", "common/libsk_common.a")]
+    cmd = ["cc", "-O2", "-std=gnu17", "-D_GNU_SOURCE", "-I", ROOT, "-o", PRODUCER,
+           os.path.join(ROOT, "tests", "integration", "ring_producer.c")] + libs + ["-lsqlite3", "-linih", "-lpthread"]
+    subprocess.run(cmd, check=True)
+
+
+def raw_fdatasync_rate(directory, seconds):
+    """fdatasync/s after a 64 B append into preallocated, zero-filled space (what the
+    journal does), measured on the disk under test in this run."""
+    path = os.path.join(directory, "raw-fsync.bin")
+    size = 64 * 1024 * 1024
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        chunk = b"\0" * (1 << 20)
+        for off in range(0, size, len(chunk)):
+            os.pwrite(fd, chunk, off)
+        os.fdatasync(fd)
+        rec = b"x" * 64
+        n, off = 0, 0
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds and off + 64 <= size:
+            os.pwrite(fd, rec, off)
+            os.fdatasync(fd)
+            off += 64
+            n += 1
+        return n / (time.monotonic() - t0)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+class Daemon:
+    def __init__(self, base):
+        self.base = base
+        self.ini = os.path.join(base, "skiff.ini")
+        self.port = 17000 + os.getpid() % 20000
+        with open(self.ini, "w") as f:
+            f.write("[node]\nid = 1\ndata_dir = %s/data\nrun_dir = %s/run\nlog_level = info\n"
+                    "[http]\nlisten = 127.0.0.1:%d\n"
+                    "[storage]\nsegment_bytes = 67108864\nring_bytes = 67108864\n"
+                    "[supervisor]\nbackoff_min_ms = 0\nbackoff_max_ms = 10\nintensity = 1000\n"
+                    "period_ms = 1000\nhang_timeout_ms = 30000\n" % (base, base, self.port))
+        self.log_path = os.path.join(base, "skiffd.log")
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([SKIFFD, "-c", self.ini], stdout=self.logf, stderr=self.logf)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.status_ok():
+                return
+            time.sleep(0.05)
+        raise SystemExit("skiffd did not become ready; see %s" % self.log_path)
+
+    def status(self):
+        r = subprocess.run([SKIFFCTL, "-c", self.ini, "status", "--json"], capture_output=True, text=True)
+        return json.loads(r.stdout) if r.returncode == 0 else None
+
+    def status_ok(self):
+        st = self.status()
+        return st is not None and all(w["state"] == "running" and w["ready"] for w in st["workers"])
+
+    def pid(self, name):
+        return {w["name"]: w["pid"] for w in self.status()["workers"]}[name]
+
+    def http(self, method, path, body=None):
+        req = urllib.request.Request("http://127.0.0.1:%d%s" % (self.port, path), data=body, method=method)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read()
+
+    def metrics(self):
+        text = self.http("GET", "/metrics").decode()
+        out = {}
+        for name in ("skiff_fsync_total", "skiff_fsync_records_total", "skiff_fsync_bytes_total"):
+            m = re.search(r"^%s (\S+)$" % name, text, re.M)
+            out[name] = float(m.group(1)) if m else 0.0
+        return out
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+def produce(d, topic_id, records, value_bytes, per_request=1, one_in_flight=False):
+    """Push records through the ring; returns (seconds, metric deltas)."""
+    before = d.metrics()
+    cmd = [PRODUCER, "--pid", str(d.pid("http")), "--topic-id", str(topic_id), "--max", str(records),
+           "--value-bytes", str(value_bytes), "--records-per-request", str(per_request),
+           "--stdin-stops", "0", "--one-in-flight", "1" if one_in_flight else "0"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, RING_PRODUCER_QUIET="1"))
+    if r.returncode != 0:
+        raise SystemExit("ring_producer failed: %s %s" % (r.stdout, r.stderr))
+    m = re.search(r"elapsed_us (\d+)", r.stdout)
+    seconds = int(m.group(1)) / 1e6
+    after = d.metrics()
+    return seconds, {k: after[k] - before[k] for k in after}
+
+
+def report(label, records, record_bytes, seconds, delta):
+    fsyncs = delta["skiff_fsync_total"] or 1
+    mb = delta["skiff_fsync_bytes_total"] / 1e6
+    log("  %-34s %10.0f records/s %8.1f MB/s %9.1f records/fdatasync %8.0f fdatasyncs/s"
+        % (label, records / seconds, mb / seconds, delta["skiff_fsync_records_total"] / fsyncs,
+           fsyncs / seconds))
+    return records / seconds
+
+
+def log_ready_ms(d, killed_at_unix_ms, old_pid):
+    """ms from the SIGKILL to the supervisor's 'ready worker=writer' line for a new pid."""
+    deadline = time.monotonic() + 60
+    pat = re.compile(r"^(\S+) info  supervisor ready worker=writer pid=(\d+) start_ms=(\d+)")
+    while time.monotonic() < deadline:
+        with open(d.log_path) as f:
+            for line in f:
+                m = pat.match(line)
+                if not m or int(m.group(2)) == old_pid:
+                    continue
+                t = time.strptime(m.group(1)[:19], "%Y-%m-%dT%H:%M:%S")
+                ms = calendar.timegm(t) * 1000 + int(m.group(1)[20:23])
+                if ms >= killed_at_unix_ms - 5:
+                    return ms - killed_at_unix_ms, int(m.group(3))
+        time.sleep(0.02)
+    raise SystemExit("writer not ready again after SIGKILL")
+
+
+def recovered_line(d, pid):
+    with open(d.log_path) as f:
+        for line in f:
+            if " writer recovered " in line and ("pid=%d" % pid) in line:
+                return line.strip()
+    return ""
+
+
+def time_to_ready(d, kills, under_load):
+    out = []
+    prod = None
+    if under_load:
+        prod = subprocess.Popen([PRODUCER, "--pid", str(d.pid("http")), "--topic-id", "1", "--max", "100000000",
+                                 "--value-bytes", "56", "--rate", "200000"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+    for _ in range(kills):
+        pid = d.pid("writer")
+        killed = int(time.time() * 1000)
+        os.kill(pid, signal.SIGKILL)
+        total_ms, start_ms = log_ready_ms(d, killed, pid)
+        out.append((total_ms, start_ms))
+        deadline = time.monotonic() + 30
+        while not d.status_ok() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.7 if under_load else 1.5)  # idle: let the writer store its checkpoint
+    if prod:
+        prod.stdin.close()
+        prod.wait(timeout=300)
+    return out
+
+
+def main():
+    for p in (SKIFFD, SKIFFCTL):
+        if not os.path.exists(p):
+            raise SystemExit("%s missing: build first (scripts/build.sh normal)" % p)
+    build_producer()
+    base_parent = None
+    if "--dir" in sys.argv:
+        base_parent = sys.argv[sys.argv.index("--dir") + 1]
+    base = tempfile.mkdtemp(prefix="skiff-bench-store-", dir=base_parent)
+    log("store benchmark: build %s, data in %s, %d cores, load %s"
+        % (BUILD, base, os.cpu_count(), " ".join("%.1f" % x for x in os.getloadavg())))
+    raw = raw_fdatasync_rate(base, RAW_SECONDS)
+    log("raw disk: %.0f fdatasync/s (64 B append into preallocated, zero-filled space)" % raw)
+    d = Daemon(base)
+    d.start()
+    try:
+        d.http("POST", "/broker/topics", json.dumps({"name": "b64", "partitions": 1}).encode())
+        d.http("POST", "/broker/topics", json.dumps({"name": "b1k", "partitions": 1}).encode())
+        n = 200_000 if QUICK else 2_000_000
+        log("through the ring into the journal (one frame per ring request):")
+        big64 = report("64 B, 100 records/request", n * 2,  0, *produce(d, 1, n * 2, 56, 100))
+        report("64 B, 10 records/request", n, 0, *produce(d, 1, n, 56, 10))
+        report("64 B, 1 record/request", n, 0, *produce(d, 1, n, 56, 1))
+        report("1 KiB, 100 records/request", n // 4, 0, *produce(d, 2, n // 4, 1016, 100))
+        report("1 KiB, 1 record/request", n // 4, 0, *produce(d, 2, n // 4, 1016, 1))
+        one = 3000 if QUICK else 10000
+        s64, d64 = produce(d, 1, one, 56, 1, one_in_flight=True)
+        r64 = report("64 B, one record per batch", one, 0, s64, d64)
+        s1k, d1k = produce(d, 2, one, 1016, 1, one_in_flight=True)
+        r1k = report("1 KiB, one record per batch", one, 0, s1k, d1k)
+        log("  one record per batch vs raw fdatasync: 64 B %.0f %%, 1 KiB %.0f %% (target >= 90 %%)"
+            % (100 * r64 / raw, 100 * r1k / raw))
+        log("  large batches, 64 B: %.0f records/s (target >= 1,000,000)" % big64)
+
+        have = n * 2 + n + n + 2 * one
+        fill = max(0, FILL_RECORDS - have)
+        if fill:
+            t0 = time.monotonic()
+            produce(d, 1, fill, 56, 1)
+            log("filled the journal to %d records (%d more, 1 record/request) in %.0f s"
+                % (have + fill, fill, time.monotonic() - t0))
+        du = subprocess.run(["du", "-sh", os.path.join(base, "data")], capture_output=True, text=True).stdout.split()[0]
+        log("time to ready after SIGKILL, %d records in the journal (data_dir %s):" % (have + fill, du))
+        for label, load in (("idle", False), ("under load (200k records/s)", True)):
+            res = time_to_ready(d, 3 if QUICK else 5, load)
+            totals = [t for t, _ in res]
+            starts = [s for _, s in res]
+            log("  %-28s kill->ready median %d ms, max %d ms (spawn->ready median %d ms); all: %s"
+                % (label, statistics.median(totals), max(totals), statistics.median(starts),
+                   " ".join(str(t) for t in totals)))
+        last = recovered_line(d, d.pid("writer"))
+        if last:
+            log("  last recovery: %s" % last.split(" writer ")[1])
+    finally:
+        d.stop()
+        if not os.environ.get("SKIFF_KEEP_TMP"):
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
