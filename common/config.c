@@ -355,6 +355,12 @@ static sk_err cfg_check_whole(struct load_ctx *lc)
 			 cfg->path, cfg->http_auto_create_partitions, cfg->http_partitions_max);
 		return SK_ECONFIG;
 	}
+	if (cfg->segment_bytes % 4096 != 0) {
+		snprintf(lc->err, lc->err_len,
+			 "%s: [storage] segment_bytes = %llu must be a multiple of 4096", cfg->path,
+			 (unsigned long long)cfg->segment_bytes);
+		return SK_ECONFIG;
+	}
 	/* One produce request (body plus its header and names) must fit one ring record,
 	 * and a ring record is at most a quarter of the ring (ipc/ring.h). */
 	uint64_t record_bytes = cfg->http_body_bytes_max + SK_RING_REQUEST_OVERHEAD_BYTES;

@@ -110,6 +110,12 @@ static void test_config_refuses_ring_too_small_for_body(void **state)
 			 SK_OK);
 }
 
+static void test_config_refuses_segment_bytes_not_page_multiple(void **state)
+{
+	assert_int_equal(load_text("[storage]\nsegment_bytes = 1048577\n"), SK_ECONFIG);
+	assert_non_null(strstr(err, "multiple of 4096"));
+}
+
 static void test_config_refuses_malformed_line(void **state)
 {
 	assert_refused("[node]\nid = 1\nthis line has no equals sign\n", 3, "malformed", NULL);
@@ -202,6 +208,7 @@ int main(void)
 		cmocka_unit_test(test_config_refuses_ring_bytes_not_power_of_two),
 		cmocka_unit_test(test_config_refuses_key_given_twice),
 		cmocka_unit_test(test_config_refuses_ring_too_small_for_body),
+		cmocka_unit_test(test_config_refuses_segment_bytes_not_page_multiple),
 		cmocka_unit_test(test_config_refuses_malformed_line),
 		cmocka_unit_test(test_config_refuses_backoff_min_above_max),
 		cmocka_unit_test(test_config_refuses_missing_file),
