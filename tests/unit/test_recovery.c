@@ -62,7 +62,7 @@ static void test_recovery_refuses_damage_mid_journal_naming_file_and_byte(void *
 
 	j = tl_open(tl_dir, TL_SEGMENT_BYTES);
 	struct recovery_result res;
-	char why[SK_RECOVERY_WHY_BYTES], expect[512];
+	char why[SK_RECOVERY_WHY_BYTES], expect[1200];
 	assert_int_equal(recover(j, &res, why), SK_ECORRUPT);
 	snprintf(expect, sizeof(expect), "%s at byte %llu: crc mismatch", seg_path(tl_dir, 1),
 		 (unsigned long long)bad_pos);
