@@ -120,6 +120,13 @@ static uint32_t take_batch(uint32_t room, uint64_t *cursor_out, uint64_t *last_s
 			break;
 		if (err != SK_OK) {
 			count_malformed(0, "ring record");
+			/* A record the consumer can step over is dropped; a broken tail leaves
+			 * the cursor where it was and no progress is possible in this ring.
+			 * Exit: the supervisor's intensity limit then restarts the whole
+			 * daemon, which creates fresh rings. */
+			if (cursor == prev)
+				worker_fail(W.ctx, SK_EXIT_SOFTWARE,
+					    "ingress ring tail is damaged at cursor %" PRIu64, cursor);
 			continue;
 		}
 		struct msg_req req;
