@@ -19,7 +19,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 status=0
 echo "== tests: unit, fuzz and integration ($normal)"
 ctest --test-dir "$normal" --output-on-failure --timeout 900 -R "$filter" || status=1
-echo "== tests: unit, fuzz and sanitizer smoke ($asan)"
+echo "== tests under ASan + UBSan: unit, fuzz and the integration tests labelled asan ($asan)"
 ctest --test-dir "$asan" --output-on-failure --timeout 900 -R "$filter" -L 'unit|fuzz|asan' || status=1
 
 echo "== done in $(( $(date +%s) - start )) s: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
