@@ -161,4 +161,28 @@ static inline void tl_poke(const char *path, uint64_t off, const void *bytes, si
 	close(fd);
 }
 
+/* data_dir/journal/<id, 20 digits>.seg in a static buffer (valid until the next call). */
+static inline const char *tl_seg_path(const char *dir, uint64_t id)
+{
+	static char seg_path_buf[1024];
+	snprintf(seg_path_buf, sizeof(seg_path_buf), "%s/journal/%020llu.seg", dir,
+		 (unsigned long long)id);
+	return seg_path_buf;
+}
+
+/* cmocka fixtures: a fresh directory and no fault armed, before and after each test. */
+static inline int tl_setup(void **state)
+{
+	journal_fault_reset();
+	tl_fresh_dir();
+	return 0;
+}
+
+static inline int tl_teardown(void **state)
+{
+	journal_fault_reset();
+	tl_cleanup();
+	return 0;
+}
+
 #endif

@@ -9,27 +9,7 @@
 #include "common/crc32c.h"
 #include "journal_testlib.h"
 
-static char path[1024];
-
-static const char *seg_path(const char *dir, uint64_t id)
-{
-	snprintf(path, sizeof(path), "%s/journal/%020llu.seg", dir, (unsigned long long)id);
-	return path;
-}
-
-static int setup(void **state)
-{
-	journal_fault_reset();
-	tl_fresh_dir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	journal_fault_reset();
-	tl_cleanup();
-	return 0;
-}
+static char path[1024]; /* scratch for paths other than segments */
 
 static void test_journal_refuses_bad_options(void **state)
 {
@@ -55,7 +35,8 @@ static void test_journal_write_before_recovery_has_no_room(void **state)
 static void test_journal_creates_first_segment_preallocated_and_zero_filled(void **state)
 {
 	journal *j = tl_open_recovered(tl_dir, TL_SEGMENT_BYTES, NULL);
-	assert_true(tl_exists(seg_path(tl_dir, 1)));
+	snprintf(path, sizeof(path), "%s", tl_seg_path(tl_dir, 1));
+	assert_true(tl_exists(path));
 	assert_int_equal(tl_file_size(path), TL_SEGMENT_BYTES);
 	size_t len;
 	char *data = tl_read_file(path, &len);
@@ -83,9 +64,9 @@ static void test_journal_appends_a_batch_with_one_write_and_one_fdatasync(void *
 	assert_int_equal(journal_durable_index(j), 10);
 	assert_int_equal(journal_fault_unsynced_bytes(), 0);
 	/* The file size never changes: appends go into preallocated space. */
-	assert_int_equal(tl_file_size(seg_path(tl_dir, 1)), TL_SEGMENT_BYTES);
+	assert_int_equal(tl_file_size(tl_seg_path(tl_dir, 1)), TL_SEGMENT_BYTES);
 	size_t len;
-	char *data = tl_read_file(path, &len);
+	char *data = tl_read_file(tl_seg_path(tl_dir, 1), &len);
 	uint64_t pos = 0;
 	for (uint64_t i = 1; i <= 10; i++) {
 		struct frame_header h;
@@ -220,7 +201,7 @@ static void test_journal_enospc_fails_the_batch_and_stays_valid(void **state)
 	assert_int_equal(journal_append_pos(j).position, before.position);
 	/* The half-written bytes were zeroed back. */
 	size_t len;
-	char *data = tl_read_file(seg_path(tl_dir, 1), &len);
+	char *data = tl_read_file(tl_seg_path(tl_dir, 1), &len);
 	for (size_t i = before.position; i < before.position + used; i++)
 		assert_int_equal(data[i], 0);
 	free(data);
@@ -282,7 +263,7 @@ static void test_journal_retention_removes_whole_old_segments_only(void **state)
 	journal_segments(j, after, 8, &n);
 	assert_int_equal(n, 3);
 	assert_int_equal(after[0].segment_id, segs[1].segment_id);
-	assert_false(tl_exists(seg_path(tl_dir, segs[0].segment_id)));
+	assert_false(tl_exists(tl_seg_path(tl_dir, segs[0].segment_id)));
 	/* Never the segment being appended to. */
 	assert_int_equal(journal_remove_before(j, UINT64_MAX), SK_OK);
 	journal_segments(j, after, 8, &n);
@@ -376,20 +357,20 @@ static void test_journal_recovery_finishes_an_interrupted_truncation(void **stat
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_journal_refuses_bad_options, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_write_before_recovery_has_no_room, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_failed_fdatasync_poisons_it_for_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_enospc_fails_the_batch_and_stays_valid, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_enospc_on_roll_leaves_it_unchanged, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_truncate_refuses_to_cut_below_the_commit_index, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_creates_first_segment_preallocated_and_zero_filled, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_appends_a_batch_with_one_write_and_one_fdatasync, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_rolls_into_a_prepared_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_prepares_segments_on_a_helper_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_gives_an_oversized_frame_its_own_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_retention_removes_whole_old_segments_only, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_truncates_to_an_index_across_segments, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_journal_recovery_finishes_an_interrupted_truncation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_journal_refuses_bad_options, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_write_before_recovery_has_no_room, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_failed_fdatasync_poisons_it_for_good, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_enospc_fails_the_batch_and_stays_valid, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_enospc_on_roll_leaves_it_unchanged, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_truncate_refuses_to_cut_below_the_commit_index, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_creates_first_segment_preallocated_and_zero_filled, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_appends_a_batch_with_one_write_and_one_fdatasync, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_rolls_into_a_prepared_segment, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_prepares_segments_on_a_helper_thread, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_gives_an_oversized_frame_its_own_segment, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_retention_removes_whole_old_segments_only, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_truncates_to_an_index_across_segments, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_journal_recovery_finishes_an_interrupted_truncation, tl_setup, tl_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

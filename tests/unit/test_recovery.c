@@ -11,27 +11,7 @@
 #include "store/index.h"
 #include "store/meta_write.h"
 
-static char path[1024];
-
-static const char *seg_path(const char *dir, uint64_t id)
-{
-	snprintf(path, sizeof(path), "%s/journal/%020llu.seg", dir, (unsigned long long)id);
-	return path;
-}
-
-static int setup(void **state)
-{
-	journal_fault_reset();
-	tl_fresh_dir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	journal_fault_reset();
-	tl_cleanup();
-	return 0;
-}
+static char path[1024]; /* scratch for paths other than segments */
 
 static sk_err recover_from(journal *j, const struct meta_checkpoint *cp, struct recovery_result *res,
 			   char *why)
@@ -56,20 +36,20 @@ static void test_recovery_refuses_damage_mid_journal_naming_file_and_byte(void *
 	tl_append(j, 5, 2, 30, true);
 	journal_close(j);
 	uint8_t x = 0x5a;
-	tl_poke(seg_path(tl_dir, 1), bad_pos + 100, &x, 1);
+	tl_poke(tl_seg_path(tl_dir, 1), bad_pos + 100, &x, 1);
 	size_t len_before, len_after;
-	char *before = tl_read_file(seg_path(tl_dir, 1), &len_before);
+	char *before = tl_read_file(tl_seg_path(tl_dir, 1), &len_before);
 
 	j = tl_open(tl_dir, TL_SEGMENT_BYTES);
 	struct recovery_result res;
 	char why[SK_RECOVERY_WHY_BYTES], expect[1200];
 	assert_int_equal(recover(j, &res, why), SK_ECORRUPT);
-	snprintf(expect, sizeof(expect), "%s at byte %llu: crc mismatch", seg_path(tl_dir, 1),
+	snprintf(expect, sizeof(expect), "%s at byte %llu: crc mismatch", tl_seg_path(tl_dir, 1),
 		 (unsigned long long)bad_pos);
 	assert_non_null(strstr(why, expect));
 	assert_int_equal(journal_room(j), 0); /* no appends accepted */
 	journal_close(j);
-	char *after = tl_read_file(seg_path(tl_dir, 1), &len_after);
+	char *after = tl_read_file(tl_seg_path(tl_dir, 1), &len_after);
 	assert_int_equal(len_before, len_after);
 	assert_memory_equal(before, after, len_before); /* nothing truncated */
 	free(before);
@@ -85,7 +65,7 @@ static void test_recovery_refuses_a_zeroed_hole_before_durable_frames(void **sta
 	tl_append(j, 3, 1, 30, true);
 	journal_close(j);
 	static const uint8_t zeros[256];
-	tl_poke(seg_path(tl_dir, 1), hole, zeros, sizeof(zeros)); /* a lost block */
+	tl_poke(tl_seg_path(tl_dir, 1), hole, zeros, sizeof(zeros)); /* a lost block */
 	j = tl_open(tl_dir, TL_SEGMENT_BYTES);
 	struct recovery_result res;
 	char why[SK_RECOVERY_WHY_BYTES];
@@ -119,15 +99,15 @@ static void test_recovery_refuses_a_missing_segment(void **state)
 	size_t n;
 	journal_segments(j, segs, 8, &n);
 	journal_close(j);
-	assert_int_equal(unlink(seg_path(tl_dir, segs[1].segment_id)), 0);
+	assert_int_equal(unlink(tl_seg_path(tl_dir, segs[1].segment_id)), 0);
 	j = tl_open(tl_dir, TL_SEGMENT_BYTES);
 	struct recovery_result res;
 	char why[SK_RECOVERY_WHY_BYTES];
 	assert_int_equal(recover(j, &res, why), SK_ECORRUPT);
 	assert_non_null(strstr(why, "missing segment"));
-	assert_non_null(strstr(why, seg_path(tl_dir, segs[2].segment_id)));
+	assert_non_null(strstr(why, tl_seg_path(tl_dir, segs[2].segment_id)));
 	journal_close(j);
-	assert_true(tl_exists(seg_path(tl_dir, segs[2].segment_id))); /* nothing removed */
+	assert_true(tl_exists(tl_seg_path(tl_dir, segs[2].segment_id))); /* nothing removed */
 }
 
 static void test_recovery_refuses_a_bad_segment_end_before_a_durable_segment(void **state)
@@ -140,7 +120,7 @@ static void test_recovery_refuses_a_bad_segment_end_before_a_durable_segment(voi
 	 * was durable, so this is not a torn tail. */
 	struct meta_checkpoint cp = {0};
 	size_t len;
-	char *data = tl_read_file(seg_path(tl_dir, 1), &len);
+	char *data = tl_read_file(tl_seg_path(tl_dir, 1), &len);
 	uint64_t pos = 0, last = 0;
 	struct frame_header h;
 	while (frame_decode((uint8_t *)data + pos, len - pos, &h, NULL) == SK_OK) {
@@ -149,17 +129,17 @@ static void test_recovery_refuses_a_bad_segment_end_before_a_durable_segment(voi
 	}
 	free(data);
 	uint8_t x = 0xff;
-	tl_poke(seg_path(tl_dir, 1), last + 90, &x, 1);
+	tl_poke(tl_seg_path(tl_dir, 1), last + 90, &x, 1);
 	j = tl_open(tl_dir, TL_SEGMENT_BYTES);
 	struct recovery_result res;
 	char why[SK_RECOVERY_WHY_BYTES];
 	assert_int_equal(recover_from(j, &cp, &res, why), SK_ECORRUPT);
-	assert_non_null(strstr(why, seg_path(tl_dir, 1)));
+	assert_non_null(strstr(why, tl_seg_path(tl_dir, 1)));
 	char expect[64];
 	snprintf(expect, sizeof(expect), "at byte %llu:", (unsigned long long)last);
 	assert_non_null(strstr(why, expect));
 	journal_close(j);
-	assert_true(tl_exists(seg_path(tl_dir, second)));
+	assert_true(tl_exists(tl_seg_path(tl_dir, second)));
 }
 
 static void test_recovery_refuses_when_meta_is_ahead_of_the_journal(void **state)
@@ -218,7 +198,7 @@ static void tear_every_byte(enum journal_fault_crash mode)
 		/* The cut is durable: a second crash changes nothing, and the tail is zero. */
 		journal_fault_crash(FAULT_CRASH_DROP, 0);
 		size_t len;
-		char *data = tl_read_file(seg_path(tl_dir, 1), &len);
+		char *data = tl_read_file(tl_seg_path(tl_dir, 1), &len);
 		for (size_t i = good_end; i < good_end + flen; i++)
 			assert_int_equal(data[i], 0);
 		free(data);
@@ -249,7 +229,7 @@ static void test_recovery_cuts_a_torn_batch_even_with_complete_frames_after_the_
 	journal_close(j);
 	/* The page holding the batch's first frame never reached the disk; the others did. */
 	static const uint8_t zeros[64];
-	tl_poke(seg_path(tl_dir, 1), good_end, zeros, sizeof(zeros));
+	tl_poke(tl_seg_path(tl_dir, 1), good_end, zeros, sizeof(zeros));
 	j = tl_open(tl_dir, TL_SEGMENT_BYTES);
 	struct recovery_result res;
 	char why[SK_RECOVERY_WHY_BYTES];
@@ -259,7 +239,7 @@ static void test_recovery_cuts_a_torn_batch_even_with_complete_frames_after_the_
 	assert_int_equal(res.cut_position, good_end);
 	journal_close(j);
 	size_t len;
-	char *data = tl_read_file(seg_path(tl_dir, 1), &len);
+	char *data = tl_read_file(tl_seg_path(tl_dir, 1), &len);
 	for (size_t i = good_end; i < len; i++)
 		assert_int_equal(data[i], 0);
 	free(data);
@@ -327,7 +307,7 @@ static void test_recovery_scans_only_after_the_checkpoint(void **state)
 	index_set_close(ix);
 	/* Damage before the checkpoint is not read at start (verify finds it). */
 	uint8_t x = 0x77;
-	tl_poke(seg_path(tl_dir, 1), 200, &x, 1);
+	tl_poke(tl_seg_path(tl_dir, 1), 200, &x, 1);
 	assert_int_equal(index_set_open(tl_dir, &ix), SK_OK);
 	j = tl_open(tl_dir, TL_SEGMENT_BYTES);
 	assert_int_equal(store_recover(j, m, ix, NULL, NULL, &res, why, sizeof(why)), SK_OK);
@@ -600,21 +580,21 @@ static void test_recovery_keeps_meta_unchanged_when_the_batch_never_reached_the_
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_recovery_refuses_damage_mid_journal_naming_file_and_byte, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_refuses_a_zeroed_hole_before_durable_frames, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_refuses_a_missing_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_refuses_a_bad_segment_end_before_a_durable_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_refuses_when_meta_is_ahead_of_the_journal, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_prefix_torn_tail_at_every_byte_of_the_last_frame, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_suffix_torn_tail_at_every_byte_of_the_last_frame, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_torn_batch_even_with_complete_frames_after_the_bad_one, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_torn_tail_in_a_later_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_syncs_frames_it_accepted_from_the_page_cache, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_scans_only_after_the_checkpoint, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_rebuilds_an_index_that_disagrees_with_the_journal, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_keeps_index_entries_written_before_a_sigkill, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_applies_meta_entries_exactly_once_across_a_death_after_fdatasync, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_recovery_keeps_meta_unchanged_when_the_batch_never_reached_the_disk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_refuses_damage_mid_journal_naming_file_and_byte, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_refuses_a_zeroed_hole_before_durable_frames, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_refuses_a_missing_segment, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_refuses_a_bad_segment_end_before_a_durable_segment, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_refuses_when_meta_is_ahead_of_the_journal, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_prefix_torn_tail_at_every_byte_of_the_last_frame, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_suffix_torn_tail_at_every_byte_of_the_last_frame, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_torn_batch_even_with_complete_frames_after_the_bad_one, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_cuts_a_torn_tail_in_a_later_segment, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_syncs_frames_it_accepted_from_the_page_cache, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_scans_only_after_the_checkpoint, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_rebuilds_an_index_that_disagrees_with_the_journal, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_keeps_index_entries_written_before_a_sigkill, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_applies_meta_entries_exactly_once_across_a_death_after_fdatasync, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_recovery_keeps_meta_unchanged_when_the_batch_never_reached_the_disk, tl_setup, tl_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,20 +11,6 @@
 static char path[1024];
 static char out_buf[65536];
 
-static int setup(void **state)
-{
-	journal_fault_reset();
-	tl_fresh_dir();
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	journal_fault_reset();
-	tl_cleanup();
-	return 0;
-}
-
 static int run_verify(void)
 {
 	FILE *f = fmemopen(out_buf, sizeof(out_buf) - 1, "w");
@@ -118,10 +104,10 @@ static void test_verify_passes_a_clean_journal_with_a_summary(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_verify_reports_a_missing_journal, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_names_file_and_byte_of_damage, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_reports_a_missing_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_passes_a_clean_journal_with_a_summary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_reports_a_missing_journal, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_names_file_and_byte_of_damage, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_reports_a_missing_segment, tl_setup, tl_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_passes_a_clean_journal_with_a_summary, tl_setup, tl_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
