@@ -18,14 +18,12 @@ import threading
 import time
 import urllib.parse
 
-# Produce statuses that mean "nothing was written": a 4xx changes nothing
-# (issue 4, workers/http/API_NOTES.md). 5xx, 507 included, is not promised to.
+# Produce answers that mean "nothing was written" (docs/http-api.md, "What a
+# failed produce means"): every 4xx, and these error codes under 503 / 507.
+# 503 "timeout" stays indeterminate (info): the record may still be written.
 PRODUCE_DEFINITE_FAIL = {400, 401, 403, 404, 405, 409, 411, 413, 414, 415, 431}
-# 503 error codes the server documents as sent before a record is enqueued.
-# API_NOTES.md lists ring full, a worker restarting, timeout and too many
-# connections under one 503 and promises "not enqueued" for none of them, so
-# this stays empty and every 503 is info (see README.md).
-PRODUCE_503_NOT_ENQUEUED = set()
+PRODUCE_503_NOT_ENQUEUED = {"unavailable", "too_many_connections"}
+PRODUCE_507_NOT_WRITTEN = {"insufficient_storage"}
 
 
 class History:
@@ -144,6 +142,8 @@ class Ops:
         elif r.status in PRODUCE_DEFINITE_FAIL:
             typ = "fail"
         elif r.status == 503 and r.code() in PRODUCE_503_NOT_ENQUEUED:
+            typ = "fail"
+        elif r.status == 507 and r.code() in PRODUCE_507_NOT_WRITTEN:
             typ = "fail"
         else:
             typ = "info"
