@@ -171,7 +171,15 @@ int worker_main(enum sk_worker_id id, const char *config_path, const struct work
 	worker_g_ops = ops;
 	struct worker_ctx *ctx = &worker_g_ctx;
 	worker_setup(ctx, id, config_path);
-	ctx->base = event_base_new();
+	/* The epoll changelist coalesces the add/del pairs evhttp makes on every
+	 * request into one epoll_ctl (4.0 -> 2.95 per produce, ~5 us of CPU). Its
+	 * caveat is fds cloned with dup() while registered; no worker does that:
+	 * the inherited eventfds stay open until exit and sockets are our own. */
+	struct event_config *ev_cfg = event_config_new();
+	if (ev_cfg && event_config_set_flag(ev_cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+		ctx->base = event_base_new_with_config(ev_cfg);
+	if (ev_cfg)
+		event_config_free(ev_cfg);
 	if (!ctx->base)
 		worker_fail(ctx, SK_EXIT_SOFTWARE, "cannot create the event loop");
 	struct event *ev_term = evsignal_new(ctx->base, SIGTERM, worker_signal_cb, ctx);
