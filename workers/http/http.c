@@ -390,20 +390,8 @@ static void handle_topics_list(struct evhttp_request *req)
 static const struct meta_topic *read_topic(struct evhttp_request *req, enum http_route route,
 					   const char *name, size_t len)
 {
-	if (!http_name_valid(name, len)) {
-		http_fail(req, route, 400, "bad_request",
-			  "Topic names match [A-Za-z0-9._-]{1,128} and are not . or ..");
-		return NULL;
-	}
-	struct http_topic *t = NULL;
-	sk_err err = http_topic_find(name, len, &t);
-	if (err == SK_OK)
-		return &t->t;
-	if (err == SK_ENOTFOUND)
-		http_fail(req, route, 404, "not_found", "Topic %.*s does not exist.", (int)len, name);
-	else
-		http_fail(req, route, 503, "unavailable", "The topic list cannot be read yet; retry.");
-	return NULL;
+	struct http_topic *t = http_topic_or_fail(req, route, name, len);
+	return t ? &t->t : NULL;
 }
 
 static bool consume_args(struct evhttp_request *req, const struct http_match *m,

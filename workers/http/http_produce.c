@@ -91,8 +91,8 @@ static bool writer_accepts(struct evhttp_request *req, enum http_route route)
 }
 
 /* Resolve a topic by name, answering 400/404/503 itself when it cannot. */
-static struct http_topic *topic_or_fail(struct evhttp_request *req, enum http_route route,
-					const char *name, size_t len)
+struct http_topic *http_topic_or_fail(struct evhttp_request *req, enum http_route route,
+				      const char *name, size_t len)
 {
 	if (!http_name_valid(name, len)) {
 		http_fail(req, route, 400, "bad_request",
@@ -327,14 +327,14 @@ static struct http_topic *produce_topic(struct evhttp_request *req, enum http_ro
 					uint32_t timeout_ms)
 {
 	if (!http_name_valid(m->topic, m->topic_len))
-		return topic_or_fail(req, route, m->topic, m->topic_len);
+		return http_topic_or_fail(req, route, m->topic, m->topic_len);
 	struct http_topic *t = NULL;
 	sk_err err = http_topic_find(m->topic, m->topic_len, &t);
 	if (err == SK_ENOTFOUND && may_create && W.cfg->http_auto_create_topics) {
 		auto_create(req, route, m->topic, m->topic_len, timeout_ms);
 		return NULL;
 	}
-	return err == SK_OK ? t : topic_or_fail(req, route, m->topic, m->topic_len);
+	return err == SK_OK ? t : http_topic_or_fail(req, route, m->topic, m->topic_len);
 }
 
 /* Everything a produce needs before it is encoded; false when already answered. */
@@ -498,7 +498,7 @@ void http_handle_commit(struct evhttp_request *req)
 		http_fail(req, route, 400, "bad_request", "%s.", why);
 		return;
 	}
-	struct http_topic *t = topic_or_fail(req, route, cm.topic, strlen(cm.topic));
+	struct http_topic *t = http_topic_or_fail(req, route, cm.topic, strlen(cm.topic));
 	if (!t || !partition_ok(req, route, t, cm.partition) || !writer_accepts(req, route))
 		return;
 	struct http_pend *p = control_pend(req, route, MSG_REQ_COMMIT, cm.topic);
@@ -525,7 +525,7 @@ void http_handle_delete_before(struct evhttp_request *req)
 		http_fail(req, route, 400, "bad_request", "%s.", why);
 		return;
 	}
-	struct http_topic *t = topic_or_fail(req, route, db.topic, strlen(db.topic));
+	struct http_topic *t = http_topic_or_fail(req, route, db.topic, strlen(db.topic));
 	if (!t || !partition_ok(req, route, t, db.partition) || !writer_accepts(req, route))
 		return;
 	struct http_pend *p = control_pend(req, route, MSG_REQ_DELETE_BEFORE, db.topic);
@@ -551,7 +551,7 @@ void http_handle_retention(struct evhttp_request *req)
 		http_fail(req, route, 400, "bad_request", "%s.", why);
 		return;
 	}
-	struct http_topic *t = topic_or_fail(req, route, rt.topic, strlen(rt.topic));
+	struct http_topic *t = http_topic_or_fail(req, route, rt.topic, strlen(rt.topic));
 	if (!t || !writer_accepts(req, route))
 		return;
 	struct http_pend *p = control_pend(req, route, MSG_REQ_RETENTION, rt.topic);

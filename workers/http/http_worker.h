@@ -56,6 +56,10 @@ void http_topics_fini(void);
  * SK_ENOTFOUND; SK_EAGAIN when meta.db cannot be read yet. The pointer is valid until the
  * next call into this module. */
 sk_err http_topic_find(const char *name, size_t len, struct http_topic **out);
+/* Resolve a topic by name for a route, answering 400 (bad name), 404 (unknown) or
+ * 503 (topic list not readable yet) itself and returning NULL when it cannot. */
+struct http_topic *http_topic_or_fail(struct evhttp_request *req, enum http_route route,
+				      const char *name, size_t len);
 /* Remember a topic the writer just confirmed (before meta.db may show it). */
 void http_topics_learn(const char *name, uint32_t id, uint32_t partitions);
 /* Reload if needed, then call fn for every topic in name order. SK_EAGAIN as above. */
