@@ -485,6 +485,18 @@ void http_handle_create_topic(struct evhttp_request *req)
 	control_push(req, route, p, &mr, p->topic);
 }
 
+/* The topic (and partition, when one is named) a control request acts on, if the
+ * writer takes writes now; answers 400/404/503/507 itself and returns NULL if not. */
+static struct http_topic *control_target(struct evhttp_request *req, enum http_route route,
+					 const char *topic, const uint32_t *partition)
+{
+	struct http_topic *t = http_topic_or_fail(req, route, topic, strlen(topic));
+	if (!t || (partition && !partition_ok(req, route, t, *partition)) ||
+	    !writer_accepts(req, route))
+		return NULL;
+	return t;
+}
+
 void http_handle_commit(struct evhttp_request *req)
 {
 	const enum http_route route = HTTP_R_COMMIT;
@@ -498,8 +510,8 @@ void http_handle_commit(struct evhttp_request *req)
 		http_fail(req, route, 400, "bad_request", "%s.", why);
 		return;
 	}
-	struct http_topic *t = http_topic_or_fail(req, route, cm.topic, strlen(cm.topic));
-	if (!t || !partition_ok(req, route, t, cm.partition) || !writer_accepts(req, route))
+	struct http_topic *t = control_target(req, route, cm.topic, &cm.partition);
+	if (!t)
 		return;
 	struct http_pend *p = control_pend(req, route, MSG_REQ_COMMIT, cm.topic);
 	if (!p)
@@ -525,8 +537,8 @@ void http_handle_delete_before(struct evhttp_request *req)
 		http_fail(req, route, 400, "bad_request", "%s.", why);
 		return;
 	}
-	struct http_topic *t = http_topic_or_fail(req, route, db.topic, strlen(db.topic));
-	if (!t || !partition_ok(req, route, t, db.partition) || !writer_accepts(req, route))
+	struct http_topic *t = control_target(req, route, db.topic, &db.partition);
+	if (!t)
 		return;
 	struct http_pend *p = control_pend(req, route, MSG_REQ_DELETE_BEFORE, db.topic);
 	if (!p)
@@ -551,8 +563,8 @@ void http_handle_retention(struct evhttp_request *req)
 		http_fail(req, route, 400, "bad_request", "%s.", why);
 		return;
 	}
-	struct http_topic *t = http_topic_or_fail(req, route, rt.topic, strlen(rt.topic));
-	if (!t || !writer_accepts(req, route))
+	struct http_topic *t = control_target(req, route, rt.topic, NULL);
+	if (!t)
 		return;
 	struct http_pend *p = control_pend(req, route, MSG_REQ_RETENTION, rt.topic);
 	if (!p)
