@@ -32,7 +32,9 @@
  *    fdatasync'd) before store-release(head); the producer load-acquires head
  *    before reusing that space, so it never overwrites bytes still being read.
  *  - Wake-ups (Dekker handshake): the producer stores tail, then a seq_cst
- *    fence, then reads consumer_waiting; the consumer sets consumer_waiting,
+ *    fence, then reads consumer_waiting (ring_push; after ring_push_quiet the
+ *    fence and the read happen once, in ring_wake_consumer, for the last tail
+ *    stored, which covers every record before it); the consumer sets consumer_waiting,
  *    then a seq_cst fence, then re-reads tail before sleeping. At least one of
  *    them sees the other's store, so a record is never left unnoticed while
  *    the consumer sleeps. The consumer's head / producer_waiting pair is the
@@ -397,7 +399,7 @@ static void ring_write_pad(ring *r, uint64_t off, uint64_t to_end)
 	put_u32(p + RING_CRC_OFFSET, crc32c(0, p, RING_CRC_OFFSET));
 }
 
-sk_err ring_push(ring *r, const struct iovec *iov, int iovcnt, uint64_t *seq_out)
+sk_err ring_push_quiet(ring *r, const struct iovec *iov, int iovcnt, uint64_t *seq_out)
 {
 	assert(r->role == RING_PRODUCER);
 	if (iovcnt < 0 || (iovcnt > 0 && !iov))
@@ -438,12 +440,27 @@ sk_err ring_push(ring *r, const struct iovec *iov, int iovcnt, uint64_t *seq_out
 	atomic_store_explicit(&r->hdr->next_seq, seq + 1, memory_order_relaxed);
 	r->tail += skip + rec_bytes;
 	atomic_store_explicit(&r->hdr->tail, r->tail, memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&r->hdr->consumer_waiting, memory_order_relaxed))
-		ring_wake(r->efd_data);
 	if (seq_out)
 		*seq_out = seq;
 	return SK_OK;
+}
+
+/* The producer's half of the handshake: tail is stored; the fence orders that store
+ * before the load of the consumer's flag (see "Wake-ups" above). */
+void ring_wake_consumer(ring *r)
+{
+	assert(r->role == RING_PRODUCER);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->hdr->consumer_waiting, memory_order_relaxed))
+		ring_wake(r->efd_data);
+}
+
+sk_err ring_push(ring *r, const struct iovec *iov, int iovcnt, uint64_t *seq_out)
+{
+	sk_err err = ring_push_quiet(r, iov, iovcnt, seq_out);
+	if (err == SK_OK)
+		ring_wake_consumer(r);
+	return err;
 }
 
 uint64_t ring_next_seq(const ring *r)

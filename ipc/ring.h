@@ -76,6 +76,11 @@ uint64_t ring_capacity(const ring *r);
  * and publish it. Returns its sequence in *seq_out. SK_EFULL when there is no room
  * now (wait for efd_space with ring_wait_*), SK_EINVAL when too big. */
 sk_err ring_push(ring *r, const struct iovec *iov, int iovcnt, uint64_t *seq_out);
+/* Producer, push many and wake once: ring_push_quiet() is ring_push() without the
+ * wake-up; after the last one, ring_wake_consumer() wakes the consumer if it waits.
+ * A record pushed quietly stays unnoticed by a sleeping consumer until that call. */
+sk_err ring_push_quiet(ring *r, const struct iovec *iov, int iovcnt, uint64_t *seq_out);
+void ring_wake_consumer(ring *r);
 /* Producer: sequence the next ring_push() will assign. */
 uint64_t ring_next_seq(const ring *r);
 /* Producer: bytes free now. */

@@ -597,6 +597,34 @@ static void test_ring_damaged_record_is_skipped_and_the_next_delivered(void **st
 	fixture_close(&f);
 }
 
+static void test_ring_quiet_pushes_wake_a_waiting_consumer_once(void **state)
+{
+	struct fixture f;
+	fixture_open(&f, T_CAP, T_REC_MAX);
+	uint64_t cursor = ring_head(f.cons), seq;
+	ring_wait_prepare(f.cons);
+	uint8_t payload[16] = {0};
+	struct iovec iov = {.iov_base = payload, .iov_len = sizeof(payload)};
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ring_push_quiet(f.prod, &iov, 1, &seq), SK_OK);
+	/* Published but unannounced: the sleeping consumer is not woken yet. */
+	assert_false(fd_readable(f.efd_data));
+	ring_wake_consumer(f.prod);
+	assert_true(fd_readable(f.efd_data));
+	ring_wait_done(f.cons);
+	struct ring_rec rec;
+	for (uint64_t i = 1; i <= 3; i++) {
+		assert_int_equal(ring_peek(f.cons, &cursor, &rec), SK_OK);
+		assert_int_equal(rec.seq, i);
+	}
+	ring_release(f.cons, cursor);
+	/* Nobody waits: the wake call makes no wake-up. */
+	assert_int_equal(ring_push_quiet(f.prod, &iov, 1, &seq), SK_OK);
+	ring_wake_consumer(f.prod);
+	assert_false(fd_readable(f.efd_data));
+	fixture_close(&f);
+}
+
 static void test_ring_eventfd_handshake_wakes_each_side(void **state)
 {
 	struct fixture f;
@@ -778,6 +806,7 @@ int main(void)
 	    cmocka_unit_test(test_ring_corrupt_bytes_are_reported_and_never_delivered),
 	    cmocka_unit_test(test_ring_damaged_record_is_skipped_and_the_next_delivered),
 	    cmocka_unit_test(test_ring_eventfd_handshake_wakes_each_side),
+	    cmocka_unit_test(test_ring_quiet_pushes_wake_a_waiting_consumer_once),
 	    cmocka_unit_test(
 		test_ring_producer_killed_at_random_points_never_exposes_a_partial_record),
 	};
