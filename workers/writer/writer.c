@@ -7,11 +7,14 @@
  *      left for completions (malformed records are dropped, logged and counted);
  *   2. wcore: validate, assign offsets, one frame per request, one pwritev, ONE
  *      fdatasync, index entries, one meta transaction if needed;
- *   3. publish durable index/term and fsync metrics, wake raft (SK_FD_DURABLE);
- *   4. push the completions, store the ring's durable sequence, and only then
- *      release the ingress records (move head).
- * After a batch the loop runs again through a user event, so timers and the
- * heartbeat run between batches. A failed fdatasync (or journal/meta/index I/O)
+ *   3. publish durable index/term (stores only);
+ *   4. push the completions (quietly), store the ring's durable sequence, and only
+ *      then release the ingress records (move head), which wakes a waiting
+ *      ingress producer first;
+ *   5. fsync metrics, wake raft (SK_FD_DURABLE), wake http for the completions.
+ * Batches, and a short spin for more work after each, run back to back for up to
+ * WRITER_RUN_NS; then the loop runs again through a user event, so timers and the
+ * heartbeat run between them. A failed fdatasync (or journal/meta/index I/O)
  * ends the process with SK_EXIT_IOERR: never retried, recovery re-reads the disk.
  * Damage found by recovery ends it with SK_EXIT_DATAERR, nothing truncated. */
 #include <errno.h>
@@ -41,6 +44,7 @@
 #ifndef WRITER_SPIN_NS
 #define WRITER_SPIN_NS 50000 /* look for more work this long after a batch before sleeping */
 #endif
+#define WRITER_RUN_NS 1000000 /* the loop runs (timers, heartbeat) at least this often */
 
 struct writer {
 	struct worker_ctx *ctx;
@@ -148,31 +152,49 @@ static uint32_t take_batch(uint32_t room, uint64_t *cursor_out, uint64_t *last_s
 	return taken;
 }
 
-/* Phase 3: the durable index moved (and, with frames, one more fdatasync). */
-static void publish_durable(const struct wcore_stats *st)
+/* Phase 3: the durable index moved (and the topics, before any answer says so).
+ * Stores only: raft is woken later (publish_wake). */
+static void publish_durable_index(const struct wcore_stats *st)
 {
 	atomic_store(&W.page->durable_term, wcore_durable_term(W.wc));
 	atomic_store(&W.page->durable_index, wcore_durable_index(W.wc));
+	if (st->topics_changed)
+		atomic_fetch_add(&W.page->topics_version, 1);
+}
+
+/* The fsync counters, then raft's wake-up (an http ack waits for raft, so the
+ * counters already include the batch it acknowledges), for a durable index already
+ * published. */
+static void publish_wake(const struct wcore_stats *st)
+{
 	if (st->last_frames > 0) {
 		status_page_count_fsync(W.page, st->last_fsync_ns, st->last_records, st->last_bytes);
 		atomic_fetch_add(&W.page->frames_appended, st->last_frames);
 	}
-	if (st->topics_changed)
-		atomic_fetch_add(&W.page->topics_version, 1);
 	eventfd_kick(SK_FD_DURABLE);
 }
 
-/* Phase 4: answers, then the ring's durable sequence, then release. */
-static void push_completions(void)
+static void publish_durable(const struct wcore_stats *st)
 {
-	uint32_t n;
+	publish_durable_index(st);
+	publish_wake(st);
+}
+
+/* Phase 4: answers, then the ring's durable sequence, then release. The answers are
+ * pushed quietly: http is woken once, after the release (run_batch). Returns how
+ * many were pushed. */
+static uint32_t push_completions(void)
+{
+	uint32_t n, pushed = 0;
 	const struct msg_completion *c = wcore_completions(W.wc, &n);
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t buf[SK_MSG_COMPLETION_BYTES];
 		msg_completion_encode(buf, &c[i]);
 		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-		sk_err err = ring_push(W.comp, &iov, 1, NULL);
-		if (err != SK_OK) /* room was reserved: a broken consumer */
+		sk_err err = ring_push_quiet(W.comp, &iov, 1, NULL);
+		if (err == SK_OK)
+			pushed++;
+		else /* room was reserved: a broken consumer */
 			log_error("completion_push_failed", "seq=%" PRIu64 " err=%s", c[i].req_seq, sk_errname(err));
 	}
 	uint64_t skipped = wcore_skipped(W.wc);
@@ -181,6 +203,7 @@ static void push_completions(void)
 		log_info("ring_replayed", "requests=%" PRIu64 " why=already_in_journal", skipped - W.skipped_seen);
 		W.skipped_seen = skipped;
 	}
+	return pushed;
 }
 
 /* One group commit. Returns true when it consumed anything. */
@@ -203,12 +226,20 @@ static bool run_batch(void)
 	if (err == SK_EIO)
 		writer_die(SK_EXIT_IOERR, "journal, index or meta.db write failed", err);
 	set_state(err == SK_EFULL || wcore_storage_full(W.wc) ? SK_WRITER_STORAGE_FULL : SK_WRITER_OK);
+	/* Index entries and meta.db are in place (wcore_batch_commit): publish. Until the
+	 * release below nothing but stores, so the first process woken is the ingress
+	 * producer when it waits for durable_seq or room (an ack-per-request client: its
+	 * next request is this writer's next batch); raft and http right after. */
 	if (st.last_frames > 0)
-		publish_durable(&st);
-	push_completions();
+		publish_durable_index(&st);
+	uint32_t answers = push_completions();
 	if (last_seq > ring_durable_seq(W.ing))
 		ring_set_durable_seq(W.ing, last_seq);
 	ring_release(W.ing, cursor);
+	if (st.last_frames > 0)
+		publish_wake(&st);
+	if (answers > 0)
+		ring_wake_consumer(W.comp);
 	W.last_batch_ms = clock_mono_ms();
 	W.spin_allowed = true;
 	/* After the release: frames of records still in the ring stay after the checkpoint. */
@@ -243,14 +274,20 @@ static bool spin_for_work(void)
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (run_batch()) {
-		kick(); /* more may wait: go round the loop first */
-		return;
-	}
-	if (W.spin_allowed && spin_for_work()) {
+	/* Batches (and the spins after them) back to back for up to WRITER_RUN_NS: a
+	 * pass through the loop costs an epoll_wait that would sit on the path of an
+	 * ack-per-request client's next request. Then the loop runs. */
+	uint64_t until = clock_mono_ns() + WRITER_RUN_NS;
+	for (;;) {
+		if (run_batch()) {
+			if (clock_mono_ns() < until)
+				continue;
+			kick(); /* more may wait: go round the loop first */
+			return;
+		}
+		if (!W.spin_allowed || !spin_for_work())
+			break;
 		W.spin_allowed = false;
-		kick();
-		return;
 	}
 	W.spin_allowed = false;
 	/* Idle: arm the wake-up, then look once more before sleeping. */
