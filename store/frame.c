@@ -49,6 +49,7 @@
  * The encoder asserts all of this before a frame is written; every reader checks it
  * again after reading.
  */
+#include "common/names.h"
 #include "store/frame.h"
 
 #include <string.h>
@@ -118,9 +119,7 @@ static void header_write(uint8_t *p, const struct frame_header *h)
 
 static bool name_valid(const uint8_t *name, size_t len, size_t max)
 {
-	if (len < 1 || len > max)
-		return false;
-	return memchr(name, 0, len) == NULL;
+	return sk_name_valid((const char *)name, len, max);
 }
 
 static const char *body_check_topic_created(const struct frame_header *h, const uint8_t *body)

@@ -23,6 +23,7 @@
  *
  * Statements are prepared on first use and cached on the connection (a read-only
  * connection never prepares the writer's statements). */
+#include "common/names.h"
 #include "store/meta.h"
 #include "store/meta_write.h"
 
@@ -601,8 +602,7 @@ sk_err meta_checkpoint_set(meta *m, const struct meta_checkpoint *cp)
 
 static bool topic_name_ok(const char *name)
 {
-	size_t len = strnlen(name, SK_TOPIC_NAME_BYTES_MAX + 1);
-	return len > 0 && len <= SK_TOPIC_NAME_BYTES_MAX;
+	return sk_name_valid(name, strnlen(name, SK_TOPIC_NAME_BYTES_MAX + 1), SK_TOPIC_NAME_BYTES_MAX);
 }
 
 /* SK_OK when topic id exists (with *partitions_out), SK_ENOTFOUND, or an error. */

@@ -1,6 +1,7 @@
 /* Pure request parsing for the http worker (see http_parse.h). Nothing here
  * allocates except jansson in the control-body parsers; nothing reads past the
  * length it was given. */
+#include "common/names.h"
 #include "workers/http/http_parse.h"
 
 #include <jansson.h>
@@ -198,18 +199,7 @@ bool http_route_is_health(enum http_route route)
 
 bool http_name_valid(const char *s, size_t len)
 {
-	if (!s || len == 0 || len > SK_TOPIC_NAME_BYTES_MAX)
-		return false;
-	if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '_' || c == '-';
-		if (!ok)
-			return false;
-	}
-	return true;
+	return sk_name_valid(s, len, SK_TOPIC_NAME_BYTES_MAX);
 }
 
 /* ---- numbers, hashing ---- */
