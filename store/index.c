@@ -518,22 +518,32 @@ uint64_t index_next_offset(index_set *s, uint32_t topic_id, uint32_t partition)
 	return next;
 }
 
-sk_err index_append(index_set *s, uint32_t topic_id, uint32_t partition, const struct index_entry *e)
+sk_err index_append_run(index_set *s, uint32_t topic_id, uint32_t partition,
+			const struct index_entry *e, uint32_t n)
 {
 	sk_err err;
+	if (n == 0 || n > SK_INDEX_RUN_MAX)
+		return SK_EINVAL;
 	struct idx_part *p = part_get(s, topic_id, partition, &err);
 	if (!p)
 		return err;
-	if (!entry_plausible(e) || e->base_offset != p->next_offset || e->index <= p->last_index)
-		return SK_EINVAL;
+	uint64_t next = p->next_offset, last = p->last_index;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!entry_plausible(&e[i]) || e[i].base_offset != next || e[i].index <= last)
+			return SK_EINVAL;
+		next = e[i].base_offset + e[i].record_count;
+		last = e[i].index;
+	}
 	err = part_open_fd(s, p, true);
 	if (err)
 		return err;
-	uint8_t raw[SK_INDEX_ENTRY_BYTES];
-	index_entry_encode(raw, e);
+	uint8_t raw[SK_INDEX_RUN_MAX * SK_INDEX_ENTRY_BYTES];
+	for (uint32_t i = 0; i < n; i++)
+		index_entry_encode(raw + (size_t)i * SK_INDEX_ENTRY_BYTES, &e[i]);
+	size_t bytes = (size_t)n * SK_INDEX_ENTRY_BYTES;
 	off_t at = (off_t)(p->count * SK_INDEX_ENTRY_BYTES);
-	ssize_t w = pwrite(p->fd, raw, sizeof(raw), at);
-	if (w != (ssize_t)sizeof(raw)) {
+	ssize_t w = pwrite(p->fd, raw, bytes, at);
+	if (w != (ssize_t)bytes) {
 		int saved = w < 0 ? errno : ENOSPC;
 		/* Leave no partial entry behind: the next append writes at the same place. */
 		if (ftruncate(p->fd, at) != 0)
@@ -543,11 +553,16 @@ sk_err index_append(index_set *s, uint32_t topic_id, uint32_t partition, const s
 			  partition);
 		return saved == ENOSPC ? SK_EFULL : SK_EIO;
 	}
-	p->count++;
-	p->next_offset = e->base_offset + e->record_count;
-	p->last_index = e->index;
+	p->count += n;
+	p->next_offset = next;
+	p->last_index = last;
 	mark_dirty(s, p);
 	return SK_OK;
+}
+
+sk_err index_append(index_set *s, uint32_t topic_id, uint32_t partition, const struct index_entry *e)
+{
+	return index_append_run(s, topic_id, partition, e, 1);
 }
 
 /* Parse a whole decimal u32 name with an optional exact suffix; false otherwise. */

@@ -35,6 +35,11 @@ sk_err index_set_open(const char *data_dir, index_set **out);
 void index_set_close(index_set *s);
 /* Append one entry (base_offset must equal the partition's next offset). */
 sk_err index_append(index_set *s, uint32_t topic_id, uint32_t partition, const struct index_entry *e);
+/* Append n (1..SK_INDEX_RUN_MAX) consecutive entries of one partition with one
+ * pwrite: all or none (SK_EINVAL if any entry does not follow the one before). */
+#define SK_INDEX_RUN_MAX 64
+sk_err index_append_run(index_set *s, uint32_t topic_id, uint32_t partition,
+			const struct index_entry *e, uint32_t n);
 /* The offset the next frame of this partition gets (0 for a new partition). */
 uint64_t index_next_offset(index_set *s, uint32_t topic_id, uint32_t partition);
 /* The same with an error channel (index_next_offset returns UINT64_MAX, which no

@@ -127,6 +127,28 @@ static void test_index_rejects_gap_overlap_and_non_rising_index(void **state)
 	assert_int_equal(index_next_offset(f->s, 1, 0), 5);
 }
 
+static void test_index_run_is_all_or_nothing(void **state)
+{
+	struct fixture *f = *state;
+	append(f, 1, 0, 0, 2, 1);
+	struct index_entry run[3] = {entry(2, 1, 2), entry(3, 4, 3), entry(8, 1, 4)}; /* gap at 7 */
+	assert_int_equal(index_append_run(f->s, 1, 0, run, 3), SK_EINVAL);
+	assert_int_equal(file_size(f, 1, 0), SK_INDEX_ENTRY_BYTES); /* nothing of it written */
+	assert_int_equal(index_next_offset(f->s, 1, 0), 2);
+	assert_int_equal(index_append_run(f->s, 1, 0, run, 0), SK_EINVAL);
+	assert_int_equal(index_append_run(f->s, 1, 0, run, SK_INDEX_RUN_MAX + 1), SK_EINVAL);
+	run[2] = entry(7, 1, 4);
+	assert_int_equal(index_append_run(f->s, 1, 0, run, 3), SK_OK);
+	assert_int_equal(file_size(f, 1, 0), 4 * SK_INDEX_ENTRY_BYTES);
+	assert_int_equal(index_next_offset(f->s, 1, 0), 8);
+	struct index_entry e = read_entry(f, 1, 0, 2);
+	assert_int_equal(e.base_offset, 3);
+	assert_int_equal(e.record_count, 4);
+	e = read_entry(f, 1, 0, 3);
+	assert_int_equal(e.base_offset, 7);
+	assert_int_equal(e.index, 4);
+}
+
 static void test_index_open_fails_on_unusable_dir(void **state)
 {
 	index_set *s = NULL;
@@ -320,6 +342,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_index_rejects_gap_overlap_and_non_rising_index),
+		T(test_index_run_is_all_or_nothing),
 		cmocka_unit_test(test_index_open_fails_on_unusable_dir),
 		cmocka_unit_test(test_index_entry_round_trips_little_endian),
 		T(test_index_append_moves_next_offset_and_survives_reopen),
