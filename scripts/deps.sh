@@ -6,7 +6,7 @@
 set -eu
 
 pkgs="gcc clang cmake make pkg-config libevent-dev libnng-dev libsqlite3-dev
-libinih-dev libcmocka-dev libjansson-dev libsodium-dev python3 curl procps"
+libinih-dev libcmocka-dev libjansson-dev libsodium-dev libhttp-parser-dev python3 curl procps"
 if [ "${1:-}" = "--bench" ]; then
 	pkgs="$pkgs wrk redis-server redis-tools"
 fi

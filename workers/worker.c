@@ -171,7 +171,7 @@ int worker_main(enum sk_worker_id id, const char *config_path, const struct work
 	worker_g_ops = ops;
 	struct worker_ctx *ctx = &worker_g_ctx;
 	worker_setup(ctx, id, config_path);
-	/* The epoll changelist coalesces the add/del pairs evhttp makes on every
+	/* The epoll changelist coalesces the add/del pairs made on every
 	 * request into one epoll_ctl (4.0 -> 2.95 per produce, ~5 us of CPU). Its
 	 * caveat is fds cloned with dup() while registered; no worker does that:
 	 * the inherited eventfds stay open until exit and sockets are our own. */

@@ -13,15 +13,15 @@
 #include "store/meta.h"
 #include "workers/worker.h"
 
-struct evhttp_request;
+struct http_req;
 struct evbuffer;
 
 /* Replies (http.c). Every reply is JSON with Content-Type application/json.
  * http_reply_json takes ownership of the bytes in body (drains it). */
-void http_reply_json(struct evhttp_request *req, int status, struct evbuffer *body);
+void http_reply_json(struct http_req *req, int status, struct evbuffer *body);
 /* {"error":"<code>","message":"<sentence>"}; code is a short snake_case word
  * (bad_request, not_found, out_of_range, unavailable, ...). */
-void http_reply_error(struct evhttp_request *req, int status, const char *code, const char *fmt,
+void http_reply_error(struct http_req *req, int status, const char *code, const char *fmt,
 		      ...) __attribute__((format(printf, 4, 5)));
 /* Count a finished request for /metrics (route label, status). http_read.c calls it
  * for the replies it sends. */
@@ -44,10 +44,10 @@ sk_err http_read_init(struct worker_ctx *ctx);
 void http_read_fini(void);
 /* Serve a consume; replies itself (200, or 400/404/416-style errors, 503 when replay
  * is down). Long-polls up to wait_ms when nothing is available. */
-void http_read_consume(struct evhttp_request *req, const struct meta_topic *topic,
+void http_read_consume(struct http_req *req, const struct meta_topic *topic,
 		       const struct http_consume_args *args);
 /* Serve GET /broker/topics/{topic}: every partition's log_start, high_watermark, bytes. */
-void http_read_topic_info(struct evhttp_request *req, const struct meta_topic *topic);
+void http_read_topic_info(struct http_req *req, const struct meta_topic *topic);
 /* The commit index moved (http.c calls this on SK_FD_COMMIT_HTTP): re-check long-polls. */
 void http_read_on_commit(void);
 /* True while the replay worker answers (for /ready). */

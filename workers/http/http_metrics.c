@@ -193,8 +193,8 @@ static void render_http(struct evbuffer *out)
 		(unsigned long long)ps.ring_bytes_used, (unsigned long long)ps.ring_bytes_capacity,
 		(unsigned long long)ps.completion_ring_bytes, (unsigned long long)ps.pending,
 		(unsigned long long)ps.timeouts, (unsigned long long)ps.completions_ignored,
-		(unsigned long long)ps.completions_malformed, http_conn_open_count(),
-		(unsigned long long)http_conn_refused_count());
+		(unsigned long long)ps.completions_malformed, http_server_open_count(),
+		(unsigned long long)http_server_refused_count());
 }
 
 void http_metrics_render(struct evbuffer *out, const struct sk_status_page *page)

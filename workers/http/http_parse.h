@@ -43,7 +43,7 @@ enum http_route {
 };
 
 /* Methods as a bit set (the route table says which each route accepts). */
-enum http_method { HTTP_M_GET = 1, HTTP_M_POST = 2, HTTP_M_HEAD = 4, HTTP_M_OTHER = 8 };
+enum http_method_bit { HTTP_M_GET = 1, HTTP_M_POST = 2, HTTP_M_HEAD = 4, HTTP_M_OTHER = 8 };
 
 /* A matched path. The segments point into the path given to http_route_match and
  * are NOT validated (the handler answers 400 for a bad name, 404 for an unknown one). */

@@ -1,7 +1,7 @@
 /* Requests waiting for the writer and raft (see http_pending.h).
  *
  * Entries come from a fixed pool sized at start ([http] connections_max plus
- * a margin: evhttp hands us one request per connection at a time), found by
+ * a margin: the server hands us one request per connection at a time), found by
  * ring sequence through an open-addressing index (linear probing, backward-
  * shift deletion), and, once their completion said OK, queued in completion
  * order until status_page.commit_index reaches their raft index. Nothing is
@@ -394,7 +394,7 @@ sk_err http_pending_init(struct event_base *base, const struct sk_status_page *p
 
 void http_pending_fini(void)
 {
-	/* The requests belong to evhttp, which frees them with their connections. */
+	/* The requests belong to the server, which frees them with their connections. */
 	if (P.cq_ev)
 		event_free(P.cq_ev);
 	if (P.commit_ev)

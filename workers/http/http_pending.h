@@ -23,7 +23,7 @@
 #include "ipc/msg.h"
 #include "workers/http/http_parse.h"
 
-struct evhttp_request;
+struct http_req;
 struct event_base;
 struct sk_status_page;
 
@@ -34,7 +34,7 @@ enum http_pend_then {
 
 struct http_pend {
 	uint64_t seq; /* 0 while free or not pushed yet */
-	struct evhttp_request *req;
+	struct http_req *req;
 	uint64_t deadline_ms;
 	uint64_t t0_ns;
 	uint8_t state;

@@ -12,8 +12,6 @@
  * that is a JSON string is the exception: it is decoded through a scratch
  * buffer (see http_parse.h). Every buffer is sized at start from the limits. */
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -47,7 +45,7 @@ static struct {
 	size_t scratch_cap;
 } W;
 
-static void produce_run(struct evhttp_request *req, enum http_route route,
+static void produce_run(struct http_req *req, enum http_route route,
 			const struct http_match *m, const char *query, bool may_create);
 
 /* ---- small helpers ---- */
@@ -58,23 +56,8 @@ static uint8_t control_ack(void)
 	return W.cfg->http_default_ack == SK_ACK_NONE ? SK_ACK_LOCAL : (uint8_t)W.cfg->http_default_ack;
 }
 
-/* A Content-Length, or a first Transfer-Encoding that says chunked (what two
- * evhttp_find_header calls would say, in one walk over the headers). */
-static bool body_length_given(struct evhttp_request *req)
-{
-	const char *te = NULL;
-	struct evkeyval *kv;
-	for (kv = evhttp_request_get_input_headers(req)->tqh_first; kv; kv = kv->next.tqe_next) {
-		if (evutil_ascii_strcasecmp(kv->key, "Content-Length") == 0)
-			return true;
-		if (!te && evutil_ascii_strcasecmp(kv->key, "Transfer-Encoding") == 0)
-			te = kv->value;
-	}
-	return te && strcasestr(te, "chunked");
-}
-
 /* New produces are refused while the disk is full or the writer has failed. */
-static bool writer_accepts(struct evhttp_request *req, enum http_route route)
+static bool writer_accepts(struct http_req *req, enum http_route route)
 {
 	uint32_t st = atomic_load(&W.page->writer_state);
 	if (st == SK_WRITER_STORAGE_FULL) {
@@ -91,7 +74,7 @@ static bool writer_accepts(struct evhttp_request *req, enum http_route route)
 }
 
 /* Resolve a topic by name, answering 400/404/503 itself when it cannot. */
-struct http_topic *http_topic_or_fail(struct evhttp_request *req, enum http_route route,
+struct http_topic *http_topic_or_fail(struct http_req *req, enum http_route route,
 				      const char *name, size_t len)
 {
 	if (!http_name_valid(name, len)) {
@@ -110,7 +93,7 @@ struct http_topic *http_topic_or_fail(struct evhttp_request *req, enum http_rout
 	return NULL;
 }
 
-static bool partition_ok(struct evhttp_request *req, enum http_route route,
+static bool partition_ok(struct http_req *req, enum http_route route,
 			 const struct http_topic *t, uint32_t partition)
 {
 	if (partition < t->t.partitions)
@@ -120,7 +103,7 @@ static bool partition_ok(struct evhttp_request *req, enum http_route route,
 	return false;
 }
 
-static void pend_fill(struct http_pend *p, struct evhttp_request *req, enum http_route route,
+static void pend_fill(struct http_pend *p, struct http_req *req, enum http_route route,
 		      uint8_t kind, const char *topic, uint64_t t0_ns)
 {
 	p->req = req;
@@ -132,7 +115,7 @@ static void pend_fill(struct http_pend *p, struct evhttp_request *req, enum http
 }
 
 /* Push one ingress record and start waiting for it; answers 503/413 itself on failure. */
-static bool push_and_wait(struct evhttp_request *req, enum http_route route, struct http_pend *p,
+static bool push_and_wait(struct http_req *req, enum http_route route, struct http_pend *p,
 			  const struct iovec *iov, int iovcnt, uint32_t timeout_ms)
 {
 	uint64_t seq = 0;
@@ -155,7 +138,7 @@ static bool push_and_wait(struct evhttp_request *req, enum http_route route, str
 
 /* ---- produce ---- */
 
-static bool choose_partition(struct evhttp_request *req, enum http_route route,
+static bool choose_partition(struct http_req *req, enum http_route route,
 			     struct http_topic *t, const struct http_query *q, uint32_t *out)
 {
 	if (t->t.partitions == 0) {
@@ -187,10 +170,10 @@ static int body_segments(struct evbuffer *b, struct iovec *dst, uint32_t cap)
 }
 
 /* Single produce: [msg header][record header][key][idem][value chains]. */
-static int build_single(struct evhttp_request *req, const struct http_query *q,
+static int build_single(struct http_req *req, const struct http_query *q,
 			uint8_t rh[SK_RECORD_HEADER_BYTES], uint32_t *body_len)
 {
-	struct evbuffer *b = evhttp_request_get_input_buffer(req);
+	struct evbuffer *b = http_req_body(req);
 	size_t vlen = evbuffer_get_length(b);
 	uint64_t rec = record_encoded_bytes(q->key_len, q->idem_len, vlen);
 	if (SK_MSG_REQ_HEADER_BYTES + rec > http_ingress_record_max()) {
@@ -229,12 +212,12 @@ static sk_err ndjson_split(struct evbuffer *b, const struct http_query *q, struc
 }
 
 /* NDJSON: [msg header] then per record [record header][idem: first only][line pieces]. */
-static int build_ndjson(struct evhttp_request *req, const struct http_query *q, uint32_t *count,
+static int build_ndjson(struct http_req *req, const struct http_query *q, uint32_t *count,
 			uint32_t *body_len)
 {
 	char why[HTTP_WHY_BYTES] = "the body could not be split into records";
 	struct http_ndjson nd;
-	sk_err err = ndjson_split(evhttp_request_get_input_buffer(req), q, &nd, why);
+	sk_err err = ndjson_split(http_req_body(req), q, &nd, why);
 	if (err != SK_OK) {
 		http_fail(req, HTTP_R_PRODUCE_NDJSON, 400, "bad_request", "%s.", why);
 		return -1;
@@ -274,7 +257,7 @@ static void jb_u64(struct jbuf *j, uint64_t v)
 		j->b[j->n++] = tmp[--i];
 }
 
-static void reply_produced(struct evhttp_request *req, enum http_route route, const char *topic,
+static void reply_produced(struct http_req *req, enum http_route route, const char *topic,
 			   uint32_t partition, const struct msg_completion *c, uint32_t count,
 			   uint64_t t0_ns)
 {
@@ -294,13 +277,13 @@ static void reply_produced(struct evhttp_request *req, enum http_route route, co
 	}
 	jb_str(&j, c ? ",\"durable\":true,\"duplicate\":" : ",\"durable\":false,\"duplicate\":");
 	jb_str(&j, !c ? "null}" : (c->flags & MSG_FLAG_DUPLICATE) ? "true}" : "false}");
-	evbuffer_add(evhttp_request_get_output_buffer(req), j.b, j.n);
+	evbuffer_add(http_req_out(req), j.b, j.n);
 	http_metrics_produce_latency(clock_mono_ns() - t0_ns);
 	http_send(req, route, 200);
 }
 
 /* Unknown topic with [http] auto_create_topics: create it, then produce (see http_pend_committed). */
-static void auto_create(struct evhttp_request *req, enum http_route route, const char *name,
+static void auto_create(struct http_req *req, enum http_route route, const char *name,
 			size_t len, uint32_t timeout_ms)
 {
 	struct http_pend *p = http_pend_alloc();
@@ -322,7 +305,7 @@ static void auto_create(struct evhttp_request *req, enum http_route route, const
 	push_and_wait(req, route, p, iov, 2, timeout_ms);
 }
 
-static struct http_topic *produce_topic(struct evhttp_request *req, enum http_route route,
+static struct http_topic *produce_topic(struct http_req *req, enum http_route route,
 					const struct http_match *m, bool may_create,
 					uint32_t timeout_ms)
 {
@@ -338,7 +321,7 @@ static struct http_topic *produce_topic(struct evhttp_request *req, enum http_ro
 }
 
 /* Everything a produce needs before it is encoded; false when already answered. */
-static bool produce_check(struct evhttp_request *req, enum http_route route, const char *query,
+static bool produce_check(struct http_req *req, enum http_route route, const char *query,
 			  struct http_query *q)
 {
 	char why[HTTP_WHY_BYTES];
@@ -346,7 +329,7 @@ static bool produce_check(struct evhttp_request *req, enum http_route route, con
 		http_fail(req, route, 400, "bad_request", "%s.", why);
 		return false;
 	}
-	if (!body_length_given(req)) {
+	if (!http_req_body_framed(req)) {
 		http_fail(req, route, 411, "length_required",
 			  "Send the body with a Content-Length (or chunked).");
 		return false;
@@ -354,7 +337,7 @@ static bool produce_check(struct evhttp_request *req, enum http_route route, con
 	return writer_accepts(req, route);
 }
 
-static void produce_run(struct evhttp_request *req, enum http_route route,
+static void produce_run(struct http_req *req, enum http_route route,
 			const struct http_match *m, const char *query, bool may_create)
 {
 	uint64_t t0 = clock_mono_ns();
@@ -396,7 +379,7 @@ static void produce_run(struct evhttp_request *req, enum http_route route,
 		reply_produced(req, route, t->t.name, partition, NULL, count, t0);
 }
 
-void http_handle_produce(struct evhttp_request *req, enum http_route route,
+void http_handle_produce(struct http_req *req, enum http_route route,
 			 const struct http_match *m, const char *query)
 {
 	produce_run(req, route, m, query, true);
@@ -405,9 +388,9 @@ void http_handle_produce(struct evhttp_request *req, enum http_route route,
 /* ---- control entries ---- */
 
 /* The JSON body as one contiguous string (small: bounded before the copy). */
-static const char *control_body(struct evhttp_request *req, enum http_route route, size_t *len)
+static const char *control_body(struct http_req *req, enum http_route route, size_t *len)
 {
-	struct evbuffer *b = evhttp_request_get_input_buffer(req);
+	struct evbuffer *b = http_req_body(req);
 	*len = evbuffer_get_length(b);
 	if (*len > HTTP_CONTROL_BODY_BYTES_MAX) {
 		http_fail(req, route, 413, "too_large", "The JSON body is longer than %d bytes.",
@@ -418,7 +401,7 @@ static const char *control_body(struct evhttp_request *req, enum http_route rout
 	return p ? p : "";
 }
 
-static void control_push(struct evhttp_request *req, enum http_route route, struct http_pend *p,
+static void control_push(struct http_req *req, enum http_route route, struct http_pend *p,
 			 struct msg_req *mr, const char *name)
 {
 	uint8_t hdr[SK_MSG_REQ_HEADER_BYTES];
@@ -430,7 +413,7 @@ static void control_push(struct evhttp_request *req, enum http_route route, stru
 	push_and_wait(req, route, p, iov, name ? 2 : 1, W.cfg->http_request_timeout_ms);
 }
 
-static struct http_pend *control_pend(struct evhttp_request *req, enum http_route route,
+static struct http_pend *control_pend(struct http_req *req, enum http_route route,
 				      uint8_t kind, const char *topic)
 {
 	struct http_pend *p = http_pend_alloc();
@@ -442,16 +425,16 @@ static struct http_pend *control_pend(struct evhttp_request *req, enum http_rout
 	return p;
 }
 
-static void reply_topic(struct evhttp_request *req, const char *name, uint32_t partitions,
+static void reply_topic(struct http_req *req, const char *name, uint32_t partitions,
 			bool created)
 {
-	evbuffer_add_printf(evhttp_request_get_output_buffer(req),
+	evbuffer_add_printf(http_req_out(req),
 			    "{\"ok\":true,\"topic\":\"%s\",\"partitions\":%u,\"created\":%s}", name,
 			    partitions, created ? "true" : "false");
 	http_send(req, HTTP_R_TOPICS, created ? 201 : 200);
 }
 
-void http_handle_create_topic(struct evhttp_request *req)
+void http_handle_create_topic(struct http_req *req)
 {
 	const enum http_route route = HTTP_R_TOPICS;
 	size_t len;
@@ -487,7 +470,7 @@ void http_handle_create_topic(struct evhttp_request *req)
 
 /* The topic (and partition, when one is named) a control request acts on, if the
  * writer takes writes now; answers 400/404/503/507 itself and returns NULL if not. */
-static struct http_topic *control_target(struct evhttp_request *req, enum http_route route,
+static struct http_topic *control_target(struct http_req *req, enum http_route route,
 					 const char *topic, const uint32_t *partition)
 {
 	struct http_topic *t = http_topic_or_fail(req, route, topic, strlen(topic));
@@ -497,7 +480,7 @@ static struct http_topic *control_target(struct evhttp_request *req, enum http_r
 	return t;
 }
 
-void http_handle_commit(struct evhttp_request *req)
+void http_handle_commit(struct http_req *req)
 {
 	const enum http_route route = HTTP_R_COMMIT;
 	size_t len;
@@ -524,7 +507,7 @@ void http_handle_commit(struct evhttp_request *req)
 	control_push(req, route, p, &mr, p->group);
 }
 
-void http_handle_delete_before(struct evhttp_request *req)
+void http_handle_delete_before(struct http_req *req)
 {
 	const enum http_route route = HTTP_R_DELETE_BEFORE;
 	size_t len;
@@ -550,7 +533,7 @@ void http_handle_delete_before(struct evhttp_request *req)
 	control_push(req, route, p, &mr, NULL);
 }
 
-void http_handle_retention(struct evhttp_request *req)
+void http_handle_retention(struct http_req *req)
 {
 	const enum http_route route = HTTP_R_RETENTION;
 	size_t len;
@@ -584,21 +567,21 @@ static void produce_again(struct http_pend *p)
 {
 	if (p->c.status == SK_OK)
 		http_topics_learn(p->topic, p->c.topic_id, (uint32_t)p->arg);
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(p->req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	size_t path_len;
+	const char *path = http_req_path(p->req, &path_len);
 	struct http_match m;
-	enum http_route route = path ? http_route_match(path, strlen(path), &m) : HTTP_R_NONE;
+	enum http_route route = http_route_match(path, path_len, &m);
 	if (route != HTTP_R_PRODUCE && route != HTTP_R_PRODUCE_NDJSON) {
 		http_fail(p->req, (enum http_route)p->route, 500, "internal", "The request was lost.");
 		return;
 	}
-	produce_run(p->req, route, &m, evhttp_uri_get_query(uri), false);
+	produce_run(p->req, route, &m, http_req_query(p->req), false);
 }
 
 void http_pend_committed(struct http_pend *p)
 {
-	struct evhttp_request *req = p->req;
-	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct http_req *req = p->req;
+	struct evbuffer *out = http_req_out(req);
 	enum http_route route = (enum http_route)p->route;
 	const struct msg_completion *c = &p->c;
 	if (p->then == HTTP_THEN_PRODUCE) {
@@ -639,7 +622,7 @@ void http_pend_committed(struct http_pend *p)
 static void fail_with(struct http_pend *p, int status, const char *code, const char *field,
 		      const char *msg)
 {
-	struct evbuffer *out = evhttp_request_get_output_buffer(p->req);
+	struct evbuffer *out = http_req_out(p->req);
 	evbuffer_add_printf(out, "{\"error\":\"%s\",\"message\":\"", code);
 	http_json_escape(out, msg, strlen(msg));
 	evbuffer_add_printf(out, "\",\"%s\":%llu}", field, (unsigned long long)p->c.current);
@@ -672,7 +655,7 @@ static void rejected_range(struct http_pend *p)
 void http_pend_rejected(struct http_pend *p)
 {
 	enum http_route route = (enum http_route)p->route;
-	struct evhttp_request *req = p->req;
+	struct http_req *req = p->req;
 	if (p->then == HTTP_THEN_PRODUCE && p->c.status == SK_ECONFLICT) {
 		produce_again(p); /* created meanwhile by someone else: produce into it */
 		return;

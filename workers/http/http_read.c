@@ -39,7 +39,6 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/http.h>
 #include <nng/nng.h>
 #include <nng/protocol/pair1/pair.h>
 #include <nng/transport/ipc/ipc.h>
@@ -70,7 +69,7 @@ _Static_assert(SK_HTTP_CONNECTIONS_MAX_MAX <= HTTP_READ_SLOTS_MAX, "slot number 
 enum slot_state { SLOT_FREE = 0, SLOT_SENT, SLOT_PARKED };
 
 struct read_slot {
-	struct evhttp_request *req;
+	struct http_req *req;
 	uint16_t gen;
 	uint8_t state;
 	uint32_t index;
@@ -207,7 +206,7 @@ static const char *slot_route(const struct read_slot *s)
 /* ---- replies to the client ---- */
 
 /* 503 unavailable; http_reply_error adds "Retry-After: 1" to every 503. */
-static void reply_unavailable(struct evhttp_request *req, const char *route, const char *why)
+static void reply_unavailable(struct http_req *req, const char *route, const char *why)
 {
 	http_reply_error(req, 503, "unavailable", "%s; retry in a moment", why);
 	http_metrics_count(route, 503);
@@ -564,7 +563,7 @@ static size_t bounded_len(const char *s, size_t max)
 	return n;
 }
 
-void http_read_consume(struct evhttp_request *req, const struct meta_topic *topic,
+void http_read_consume(struct http_req *req, const struct meta_topic *topic,
 		       const struct http_consume_args *args)
 {
 	struct http_read *h = hr;
@@ -596,7 +595,7 @@ void http_read_consume(struct evhttp_request *req, const struct meta_topic *topi
 	slot_send_or_fail(h, s);
 }
 
-void http_read_topic_info(struct evhttp_request *req, const struct meta_topic *topic)
+void http_read_topic_info(struct http_req *req, const struct meta_topic *topic)
 {
 	struct http_read *h = hr;
 	if (!h || !http_read_replay_up()) {

@@ -1,7 +1,7 @@
 /* Private pieces of the http worker's write side, shared by http.c (router,
  * auth, limits, replies), http_conn.c (connection slots), http_topics.c (the
  * topic cache over meta.db), http_produce.c (ingress ring, completions,
- * commit waits), http_metrics.c and http_parse.c. The read side's seam is
+ * commit waits), http_metrics.c and http_parse.c; HTTP itself is http_server.h. The read side's seam is
  * http_internal.h. One process, one thread: no locks anywhere. */
 #ifndef SK_HTTP_WORKER_H
 #define SK_HTTP_WORKER_H
@@ -13,10 +13,10 @@
 #include "store/meta.h"
 #include "workers/http/http_internal.h"
 #include "workers/http/http_parse.h"
+#include "workers/http/http_server.h"
 #include "workers/worker.h"
 
-struct evhttp_request;
-struct evhttp_connection;
+struct http_req;
 struct evbuffer;
 struct event_base;
 
@@ -26,24 +26,12 @@ extern struct worker_ctx *http_ctx;
 /* ---- replies (http.c) ---- */
 /* Send what the caller wrote into the request's output buffer, count it for route,
  * and release the connection's busy mark. */
-void http_send(struct evhttp_request *req, enum http_route route, int status);
+void http_send(struct http_req *req, enum http_route route, int status);
 /* An error reply counted for route; adds Retry-After: 1 to 503s. */
-void http_fail(struct evhttp_request *req, enum http_route route, int status, const char *code,
+void http_fail(struct http_req *req, enum http_route route, int status, const char *code,
 	       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* JSON-escape s[0..len) into out (quotes not included). */
 void http_json_escape(struct evbuffer *out, const char *s, size_t len);
-
-/* ---- connections (http_conn.c) ---- */
-struct bufferevent;
-sk_err http_conn_init(struct event_base *base, uint32_t connections_max, uint32_t idle_timeout_ms);
-void http_conn_fini(void);
-/* evhttp's bufferevent callback: one call per accepted connection. */
-struct bufferevent *http_conn_bev_cb(struct event_base *base, void *arg);
-/* A request was handed to a handler / was answered on its connection. */
-void http_conn_busy(struct evhttp_request *req);
-void http_conn_idle(struct evhttp_request *req);
-uint32_t http_conn_open_count(void);
-uint64_t http_conn_refused_count(void);
 
 /* ---- topic cache over meta.db (http_topics.c) ---- */
 struct http_topic {
@@ -58,7 +46,7 @@ void http_topics_fini(void);
 sk_err http_topic_find(const char *name, size_t len, struct http_topic **out);
 /* Resolve a topic by name for a route, answering 400 (bad name), 404 (unknown) or
  * 503 (topic list not readable yet) itself and returning NULL when it cannot. */
-struct http_topic *http_topic_or_fail(struct evhttp_request *req, enum http_route route,
+struct http_topic *http_topic_or_fail(struct http_req *req, enum http_route route,
 				      const char *name, size_t len);
 /* Remember a topic the writer just confirmed (before meta.db may show it). */
 void http_topics_learn(const char *name, uint32_t id, uint32_t partitions);
@@ -71,12 +59,12 @@ meta *http_topics_meta(void);
 sk_err http_produce_init(struct event_base *base, const struct sk_status_page *page);
 void http_produce_fini(void);
 /* Route handlers; each replies (now or when the entry is committed / times out). */
-void http_handle_produce(struct evhttp_request *req, enum http_route route,
+void http_handle_produce(struct http_req *req, enum http_route route,
 			 const struct http_match *m, const char *query);
-void http_handle_create_topic(struct evhttp_request *req);
-void http_handle_commit(struct evhttp_request *req);
-void http_handle_delete_before(struct evhttp_request *req);
-void http_handle_retention(struct evhttp_request *req);
+void http_handle_create_topic(struct http_req *req);
+void http_handle_commit(struct http_req *req);
+void http_handle_delete_before(struct http_req *req);
+void http_handle_retention(struct http_req *req);
 
 /* ---- metrics (http_metrics.c) ---- */
 void http_metrics_count_route(enum http_route route, int status);
