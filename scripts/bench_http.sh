@@ -115,9 +115,40 @@ run() {
 
 echo "skiff http benchmark: ${SECS}s per run, $(nproc) cores, skiffd $SKIFFD"
 printf '%-30s %5s %12s %14s %10s %10s %11s\n' scenario conns req/s records/s p50 p99 recs/fsync
+# ---- Redis Streams baseline, started now so both can be measured turn about ----
+RPORT="$(free_port)"
+mkdir -p "$TMP/redis"
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP/redis" --appendonly yes \
+	--appendfsync always --save "" --daemonize no --logfile "$TMP/redis.log" &
+REDIS_PID=$!
+for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+XADD_N=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 40000 }')
+xadd() {
+	redis-benchmark -h 127.0.0.1 -p "$RPORT" -c 32 -n "$XADD_N" --csv XADD bench '*' f "$VALUE" |
+		awk -F'"' '/XADD/ { print $4 }' | tail -1
+}
+
 run "produce 64 B durable" 1 1 "$TMP/produce.lua" "/broker/topics/bench/produce?partition=0" P1
 run "produce 64 B durable" 16 1 "$TMP/produce.lua" "/broker/topics/bench/produce?partition=0" P16
-run "produce 64 B durable" 64 1 "$TMP/produce.lua" "/broker/topics/bench/produce?partition=0" P64
+# The 1.3 x target is a ratio on a shared 2-core VM whose speed drifts by tens of
+# percent from minute to minute (both sides are CPU-bound with their load
+# generator): skiff at 64 connections and Redis at 32 take turns, ROUNDS times,
+# and the median of the per-round ratios is the figure.
+ROUNDS="${BENCH_ROUNDS:-3}"
+RATIOS=""
+XADDS=""
+for r in $(seq 1 "$ROUNDS"); do
+	run "produce 64 B durable (round $r)" 64 1 "$TMP/produce.lua" "/broker/topics/bench/produce?partition=0" P64
+	x=$(xadd)
+	echo "redis XADD 64 B, appendfsync always, 32 connections (round $r): ${x} req/s"
+	RATIOS="$RATIOS $(awk -v a="$R_P64" -v b="$x" 'BEGIN { printf "%.3f", a / b }')"
+	XADDS="$XADDS $x"
+	eval "R_P64_$r=$R_P64"
+done
+median() { echo "$@" | tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+XADD=$(median $XADDS)
+R_P64=$(median $(for r in $(seq 1 "$ROUNDS"); do eval "echo \$R_P64_$r"; done))
+RATIO_P64=$(median $RATIOS)
 run "produce-ndjson 1000 x 64 B" 16 1000 "$TMP/ndjson.lua" "/broker/topics/bench/produce-ndjson?partition=0" ND
 HW=$(curl -s "$BASE/broker/topics/bench" | python3 -c 'import json,sys; print(json.load(sys.stdin)["partitions"][0]["high_watermark"])')
 if [ "${HW:-0}" -gt 2000 ]; then
@@ -127,22 +158,10 @@ else
 	echo "consume: only ${HW:-0} records in the partition, skipped"; R_CO=0
 fi
 
-# ---- Redis Streams baseline ----
-RPORT="$(free_port)"
-mkdir -p "$TMP/redis"
-redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$TMP/redis" --appendonly yes \
-	--appendfsync always --save "" --daemonize no --logfile "$TMP/redis.log" &
-REDIS_PID=$!
-for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
-N=$(awk -v s="$SECS" 'BEGIN { printf "%d", s * 40000 }')
-XADD=$(redis-benchmark -h 127.0.0.1 -p "$RPORT" -c 32 -n "$N" --csv XADD bench '*' f "$VALUE" |
-	awk -F'"' '/XADD/ { print $4 }' | tail -1)
-echo "redis XADD 64 B, appendfsync always, 32 connections: ${XADD} req/s"
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
-echo "skiff against Redis XADD (${XADD}/s; records/s divided by XADD/s):"
-echo "  durable produce, 64 connections: ${R_P64}/s = $(ratio "$R_P64" "$XADD") x   (target >= 1.3 x)"
+echo "skiff against Redis XADD (median ${XADD}/s; records/s divided by XADD/s):"
+echo "  durable produce, 64 connections: median ${R_P64}/s; per-round ratios:${RATIOS}; median $(printf '%.2f' "$RATIO_P64") x   (target >= 1.3 x)"
 echo "  durable produce, 16 connections: ${R_P16}/s = $(ratio "$R_P16" "$XADD") x"
 echo "  durable produce, 1 connection:   ${R_P1}/s = $(ratio "$R_P1" "$XADD") x   (target p50 <= 0.5 ms: first line)"
 echo "  produce-ndjson:                  ${R_ND} records/s = $(ratio "$R_ND" "$XADD") x   (target >= 1,000,000 records/s)"
