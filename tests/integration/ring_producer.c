@@ -2,10 +2,20 @@
  *
  *   ring_producer --pid HTTP_PID --topic-id N [--partition P] [--max N] [--value-bytes N]
  *                 [--drain-timeout-ms N] [--stdin-stops 0|1] [--records-per-request K]
- *                 [--rate RECORDS_PER_S] [--one-in-flight 0|1]
+ *                 [--rate RECORDS_PER_S] [--one-in-flight 0|1] [--wait sleep|spin]
  *
  * --one-in-flight 1 waits for each request to be durable before pushing the next
  * (every group commit then holds one request: the benchmark's fdatasync-bound case).
+ * --wait says how it waits for durable_seq: sleep (the default) sets the ring's
+ * waiting flag and sleeps in poll() on the eventfd, so the writer pays an eventfd
+ * write and this process a wake-up per request; spin first polls durable_seq with a
+ * pause instruction for up to PRODUCER_SPIN_NS, yielding the CPU every
+ * PRODUCER_YIELD_NS (flag clear: the writer writes no eventfd), then sleeps as above.
+ * spin burns a core: a benchmark option, it shows the store's cost without the
+ * scheduler's wake-up of this process. It only pays while this process has a CPU to
+ * itself: once it finds it was kept off the CPU while polling (another process needed
+ * it: the writer, raft, http, or someone else's work), it waits by sleeping for the
+ * next PRODUCER_SPIN_BACKOFF requests. The first output line counts both kinds of wait.
  *
  * It takes the ingress ring memfd and its two eventfds from the running http worker
  * with pidfd_getfd() (they sit at the fixed numbers of ipc/fds.h in every worker),
@@ -14,7 +24,7 @@
  * reaches end-of-file (unless --stdin-stops 0) or after --max records, then waits until the writer has
  * declared every pushed sequence durable (ring durable_seq) and prints, on stdout:
  *
- *   pushed N last_seq S durable_seq D max_durable_seen M elapsed_us T
+ *   pushed N last_seq S durable_seq D max_durable_seen M elapsed_us T waits_polled P waits_slept Q
  *   then one line per record: "<i> <seq>" (not with RING_PRODUCER_QUIET set); with
  *   --records-per-request K, each request holds K records (values i .. i+K-1)
  *
@@ -23,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +51,13 @@
 
 #define PRODUCER_MAX_DEFAULT 1000000u
 #define PRODUCER_WINDOW_MS 60000
+#define PRODUCER_SPIN_NS 2000000     /* --wait spin: poll this long before sleeping */
+#define PRODUCER_YIELD_NS 5000       /* and yield the CPU this often while polling */
+#define PRODUCER_OFF_CPU_NS 500000   /* a gap this long between two polls: kept off the CPU */
+#define PRODUCER_SPIN_BACKOFF 256    /* then this many requests wait by sleeping */
+
+static uint64_t waits_polled, waits_slept;
+static uint32_t spin_backoff; /* requests left that wait by sleeping */
 
 static int grab_fd(int pidfd, int target)
 {
@@ -107,10 +125,58 @@ static bool push_one(ring *r, uint32_t topic_id, uint32_t partition, uint64_t i,
 	return false;
 }
 
-/* Wait until the writer declared seq durable (it wakes a waiting producer when it
- * releases the ring, right after storing the durable sequence). */
-static bool wait_durable(ring *r, uint64_t seq, uint64_t deadline_ms)
+static inline void cpu_relax(void)
 {
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* --wait spin: true when seq became durable within PRODUCER_SPIN_NS. Yields the CPU
+ * every PRODUCER_YIELD_NS: on 2 cores the writer is often runnable on this very CPU
+ * (woken here, or preempted by raft and http), and a plain spin would keep it off
+ * until the scheduler's slice ends, milliseconds later. Kept off the CPU itself for
+ * longer than raft and http take per batch (so by a slice of some other process), it
+ * gives up polling for a while: with the CPUs contended a poller only takes time from
+ * the processes it waits for. */
+static bool spin_durable(ring *r, uint64_t seq)
+{
+	if (spin_backoff > 0) {
+		spin_backoff--;
+		return false;
+	}
+	uint64_t now = clock_mono_ns(), until = now + PRODUCER_SPIN_NS, yield_at = now + PRODUCER_YIELD_NS;
+	while (ring_durable_seq(r) < seq) {
+		cpu_relax();
+		uint64_t before = now;
+		now = clock_mono_ns();
+		if (now - before > PRODUCER_OFF_CPU_NS) {
+			spin_backoff = PRODUCER_SPIN_BACKOFF;
+			return false;
+		}
+		if (now > until)
+			return false;
+		if (now > yield_at) {
+			sched_yield();
+			yield_at = now + PRODUCER_YIELD_NS;
+		}
+	}
+	return true;
+}
+
+/* Wait until the writer declared seq durable (it wakes a waiting producer when it
+ * releases the ring, right after storing the durable sequence); with spin, poll for
+ * a while first. */
+static bool wait_durable(ring *r, uint64_t seq, bool spin, uint64_t deadline_ms)
+{
+	if (spin && spin_durable(r, seq)) {
+		waits_polled++;
+		return true;
+	}
+	if (spin)
+		waits_slept++;
 	while (ring_durable_seq(r) < seq) {
 		if (clock_mono_ms() > deadline_ms) {
 			fprintf(stderr, "ring_producer: seq %llu not durable in time\n", (unsigned long long)seq);
@@ -137,6 +203,7 @@ struct opts {
 	uint32_t per_request;
 	uint64_t rate; /* records/s, 0: as fast as possible */
 	bool one_in_flight;
+	bool wait_spin;
 };
 
 static bool parse_args(int argc, char **argv, struct opts *o)
@@ -157,6 +224,8 @@ static bool parse_args(int argc, char **argv, struct opts *o)
 			o->value_bytes = strtoul(v, NULL, 10);
 		else if (strcmp(k, "--one-in-flight") == 0)
 			o->one_in_flight = strcmp(v, "0") != 0;
+		else if (strcmp(k, "--wait") == 0 && (strcmp(v, "spin") == 0 || strcmp(v, "sleep") == 0))
+			o->wait_spin = strcmp(v, "spin") == 0;
 		else if (strcmp(k, "--rate") == 0)
 			o->rate = strtoull(v, NULL, 10);
 		else if (strcmp(k, "--records-per-request") == 0)
@@ -210,7 +279,7 @@ int main(int argc, char **argv)
 		for (uint32_t n = 0; n < o.per_request; n++)
 			seqs[pushed + 1 + n] = seq;
 		pushed += o.per_request;
-		if (o.one_in_flight && !wait_durable(r, seq, clock_mono_ms() + o.drain_ms))
+		if (o.one_in_flight && !wait_durable(r, seq, o.wait_spin, clock_mono_ms() + o.drain_ms))
 			return 1;
 		/* Paced: sleep while ahead of rate records per second. */
 		while (o.rate > 0 && pushed * 1000000000ull / o.rate > clock_mono_ns() - t0_ns)
@@ -219,12 +288,13 @@ int main(int argc, char **argv)
 		max_durable = d > max_durable ? d : max_durable;
 	}
 	uint64_t last_seq = pushed ? seqs[pushed] : 0;
-	bool drained = wait_durable(r, last_seq, clock_mono_ms() + o.drain_ms);
+	bool drained = wait_durable(r, last_seq, false, clock_mono_ms() + o.drain_ms);
 	uint64_t elapsed_us = (clock_mono_ns() - t0_ns) / 1000;
-	printf("pushed %llu last_seq %llu durable_seq %llu max_durable_seen %llu elapsed_us %llu\n",
+	printf("pushed %llu last_seq %llu durable_seq %llu max_durable_seen %llu elapsed_us %llu waits_polled %llu "
+	       "waits_slept %llu\n",
 	       (unsigned long long)pushed, (unsigned long long)last_seq,
 	       (unsigned long long)ring_durable_seq(r), (unsigned long long)max_durable,
-	       (unsigned long long)elapsed_us);
+	       (unsigned long long)elapsed_us, (unsigned long long)waits_polled, (unsigned long long)waits_slept);
 	if (getenv("RING_PRODUCER_QUIET") == NULL)
 		for (uint64_t i = 1; i <= pushed; i++)
 			printf("%llu %llu\n", (unsigned long long)i, (unsigned long long)seqs[i]);
