@@ -423,6 +423,11 @@ def check_polls(m, r):
                           skipped=skipped[:20], where="within")
         if msgs:
             position[consumer] = (msgs[-1][0], op)
+        elif isinstance(v.get("next_offset"), int):
+            # An empty read still moves the consumer: it now stands before
+            # next_offset (a jump to the high watermark, then a continue from
+            # there, is not a skip of what lay between).
+            position[consumer] = (v["next_offset"] - 1, op)
 
 
 def check_read_start(m, r, op, pk, first, ls, prev):

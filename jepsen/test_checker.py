@@ -223,6 +223,21 @@ class CheckerTest(unittest.TestCase):
         (e,) = self.assert_only(h, "poll-skip")
         self.assertEqual(e["where"], "since previous read")
 
+    def test_an_empty_jump_moves_the_consumer(self):
+        # Seen in a campaign: a read jumps to the high watermark and finds
+        # nothing; the next read continues from there. Nothing was skipped.
+        h = H()
+        h.produce(0, "a", 0).produce(0, "b", 1)
+        h.read(1, 0, [(0, "a")], hw=2)
+        h.read(1, 2, [], hw=2)
+        h.produce(0, "c", 2)
+        h.read(1, 2, [(2, "c")], hw=3, cont=True)
+        h.read(2, 0, [(0, "a"), (1, "b"), (2, "c")], hw=3)
+        h.drain([(0, "a"), (1, "b"), (2, "c")], hw=3)
+        report = run(h)
+        self.assertEqual(report["anomaly_counts"], {}, json.dumps(report["anomalies"])[:2000])
+        self.assertIs(report["valid"], True)
+
     def test_nonmonotonic_poll(self):
         h = H()
         h.produce(0, "a", 0).produce(0, "b", 1)
