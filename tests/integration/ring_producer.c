@@ -44,6 +44,7 @@
 
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/cpu.h"
 #include "ipc/fds.h"
 #include "ipc/msg.h"
 #include "ipc/ring.h"
@@ -123,15 +124,6 @@ static bool push_one(ring *r, uint32_t topic_id, uint32_t partition, uint64_t i,
 	}
 	fprintf(stderr, "ring_producer: ring full for 60 s\n");
 	return false;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 /* --wait spin: true when seq became durable within PRODUCER_SPIN_NS. Yields the CPU

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/cpu.h"
 #include "common/log.h"
 #include "ipc/fds.h"
 #include "ipc/msg.h"
@@ -247,15 +248,6 @@ static bool run_batch(void)
 	if (err != SK_OK)
 		writer_die(SK_EXIT_IOERR, "checkpoint failed", err);
 	return true;
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
 }
 
 /* After a batch, the next request often arrives within microseconds (a client
