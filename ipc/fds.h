@@ -15,7 +15,6 @@
 #define SK_FD_COMPLETION_SPACE 10 /* eventfd: http -> writer, space freed */
 #define SK_FD_DURABLE 11         /* eventfd: writer -> raft, durable index moved */
 #define SK_FD_COMMIT_HTTP 12     /* eventfd: raft -> http, commit index moved */
-#define SK_FD_COMMIT_REPLAY 13   /* eventfd: raft -> replay, commit index moved */
-#define SK_FD_FIRST_FREE 14      /* first fd number a worker may open freely */
+#define SK_FD_FIRST_FREE 13      /* first fd number a worker may open freely */
 
 #endif

@@ -25,7 +25,7 @@ struct sup_fds {
 	int status_fd;     /* SK_FD_STATUS_PAGE */
 	int ingress_fd;    /* SK_FD_INGRESS_RING */
 	int completion_fd; /* SK_FD_COMPLETION_RING */
-	int efd[SK_FD_FIRST_FREE - SK_FD_INGRESS_DATA]; /* SK_FD_INGRESS_DATA .. SK_FD_COMMIT_REPLAY */
+	int efd[SK_FD_FIRST_FREE - SK_FD_INGRESS_DATA]; /* SK_FD_INGRESS_DATA .. SK_FD_COMMIT_HTTP */
 	struct sk_status_page *page;
 };
 

@@ -187,13 +187,17 @@ static void render_http(struct evbuffer *out)
 		"skiff_http_completions_ignored_total %llu\n"
 		"# TYPE skiff_http_completions_malformed_total counter\n"
 		"skiff_http_completions_malformed_total %llu\n"
+		"# HELP skiff_http_tick_answers_total Requests answered by the 10 ms safety-net "
+		"tick instead of a wake-up (growing while raft is down; otherwise a lost wake-up).\n"
+		"# TYPE skiff_http_tick_answers_total counter\nskiff_http_tick_answers_total %llu\n"
 		"# TYPE skiff_http_connections gauge\nskiff_http_connections %u\n"
 		"# TYPE skiff_http_connections_refused_total counter\n"
 		"skiff_http_connections_refused_total %llu\n",
 		(unsigned long long)ps.ring_bytes_used, (unsigned long long)ps.ring_bytes_capacity,
 		(unsigned long long)ps.completion_ring_bytes, (unsigned long long)ps.pending,
 		(unsigned long long)ps.timeouts, (unsigned long long)ps.completions_ignored,
-		(unsigned long long)ps.completions_malformed, http_server_open_count(),
+		(unsigned long long)ps.completions_malformed, (unsigned long long)ps.tick_answers,
+		http_server_open_count(),
 		(unsigned long long)http_server_refused_count());
 }
 

@@ -81,6 +81,7 @@ struct http_pending_stats {
 	uint64_t timeouts;
 	uint64_t completions_ignored;
 	uint64_t completions_malformed;
+	uint64_t tick_answers;
 };
 void http_pending_stats(struct http_pending_stats *out);
 

@@ -1,13 +1,16 @@
 /* The raft worker, single node: a one-member group (raft_single.h). On every
  * durable-index wake-up from the writer (SK_FD_DURABLE), and on a timer as a
  * safety net, it steps the core and publishes commit index, term and leader on the
- * status page, then wakes http (SK_FD_COMMIT_HTTP) and replay (SK_FD_COMMIT_REPLAY).
+ * status page, then wakes http (SK_FD_COMMIT_HTTP), which answers produces and
+ * long-polls (replay is asked by http, so it needs no wake-up of its own).
  * Every acknowledgement waits for commit_index, so killing this worker pauses
  * acknowledgements until the supervisor restarts it. */
 #include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,6 +27,7 @@ static struct {
 	struct raft_single core;
 	struct event *ev_durable;
 	struct event *ev_poll;
+	bool silent; /* fault hook: publish commit but never wake http */
 } R;
 
 static void eventfd_kick(int fd)
@@ -47,8 +51,8 @@ static void publish(void)
 	atomic_store(&pg->term, R.core.term);
 	atomic_store(&pg->leader_id, R.core.leader_id);
 	atomic_store(&pg->commit_index, R.core.commit_index);
-	eventfd_kick(SK_FD_COMMIT_HTTP);
-	eventfd_kick(SK_FD_COMMIT_REPLAY);
+	if (!R.silent)
+		eventfd_kick(SK_FD_COMMIT_HTTP);
 }
 
 static void step(void)
@@ -72,6 +76,11 @@ static sk_err raft_init_cb(struct worker_ctx *ctx)
 {
 	memset(&R, 0, sizeof(R));
 	R.ctx = ctx;
+#ifdef SKIFF_FAULTS
+	/* Tests: lose every commit wake-up, so http answers only on its safety-net
+	 * tick (skiff_http_tick_answers_total shows it). */
+	R.silent = getenv("SKIFF_FAULT_RAFT_SILENT") != NULL && *getenv("SKIFF_FAULT_RAFT_SILENT") != '\0';
+#endif
 	/* Never publish a commit index below the one already out (a restart). */
 	R.core.commit_index = atomic_load(&ctx->page->commit_index);
 	R.core.term = atomic_load(&ctx->page->term);

@@ -11,7 +11,10 @@
  *   4. push the completions (quietly), store the ring's durable sequence, and only
  *      then release the ingress records (move head), which wakes a waiting
  *      ingress producer first;
- *   5. fsync metrics, wake raft (SK_FD_DURABLE), wake http for the completions.
+ *   5. fsync metrics, wake raft (SK_FD_DURABLE). http is woken for the completions
+ *      only when the batch wrote no frame: otherwise the durable index moved, raft
+ *      will move commit and wake http, and http drains its completions on that
+ *      wake-up (one process wake-up per group commit fewer, on the ack path).
  * Batches, and a short spin for more work after each, run back to back for up to
  * WRITER_RUN_NS; then the loop runs again through a user event, so timers and the
  * heartbeat run between them. A failed fdatasync (or journal/meta/index I/O)
@@ -239,8 +242,8 @@ static bool run_batch(void)
 	ring_release(W.ing, cursor);
 	if (st.last_frames > 0)
 		publish_wake(&st);
-	if (answers > 0)
-		ring_wake_consumer(W.comp);
+	else if (answers > 0)
+		ring_wake_consumer(W.comp); /* no commit will follow: answers only */
 	W.last_batch_ms = clock_mono_ms();
 	W.spin_allowed = true;
 	/* After the release: frames of records still in the ring stay after the checkpoint. */
