@@ -10,6 +10,7 @@
 #include "workers/worker_rt.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <event2/event.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -140,6 +141,17 @@ static enum log_level worker_log_level(const char *name)
 	return LOG_INFO;
 }
 
+/* The scheduling policy the worker asks for (worker_ops.sched_batch). Allowed
+ * without privilege; if refused the worker runs as SCHED_OTHER, only slower. */
+static void worker_sched(const struct worker_ops *ops)
+{
+	if (!ops->sched_batch)
+		return;
+	struct sched_param sp = {.sched_priority = 0};
+	if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
+		log_warn("sched_batch_refused", "errno=%d", errno);
+}
+
 /* Config and status page; any failure here is reported and ends the process. */
 static void worker_setup(struct worker_ctx *ctx, enum sk_worker_id id, const char *config_path)
 {
@@ -190,6 +202,7 @@ int worker_main(enum sk_worker_id id, const char *config_path, const struct work
 	    event_add(ev_int, NULL) != 0 || event_add(ev_hb, &hb) != 0)
 		worker_fail(ctx, SK_EXIT_SOFTWARE, "cannot create the runtime events");
 	log_info("start", "pid=%d", (int)getpid());
+	worker_sched(ops);
 	sk_err rc = ops->init(ctx);
 	if (rc != SK_OK)
 		worker_fail(ctx, SK_EXIT_SOFTWARE, "init failed: %s", sk_strerror(rc));

@@ -50,6 +50,12 @@ struct worker_ops {
 	void (*stop)(struct worker_ctx *ctx);
 	/* After the loop ends: release everything. */
 	void (*fini)(struct worker_ctx *ctx);
+	/* Run as SCHED_BATCH: a wake-up of this worker never preempts the task on the
+	 * CPU (it runs when that task blocks or its slice ends). For the workers the
+	 * writer wakes after every group commit (raft, then http): preempting the
+	 * writer there puts their run between its fdatasync and its next batch; on a
+	 * small box they should run while it waits in the next fdatasync instead. */
+	bool sched_batch;
 };
 
 extern const struct worker_ops writer_ops;

@@ -7,6 +7,7 @@ scheduling policy each worker asks for (raft and http SCHED_BATCH)."""
 
 import http.client
 import json
+import os
 import re
 
 import skiff_testlib as st
@@ -41,6 +42,18 @@ def create(d, topic):
                                   json.dumps({"name": topic, "partitions": 1}),
                                   {"Content-Type": "application/json"})
     st.check(status == 201, "create %s: %s %r" % (topic, status, doc))
+
+
+def test_raft_and_http_run_sched_batch():
+    with st.Skiffd() as d:
+        d.start()
+        pids = d.pids()
+        for name in st.WORKERS:
+            want = os.SCHED_BATCH if name in ("raft", "http") else os.SCHED_OTHER
+            got = os.sched_getscheduler(pids[name])
+            st.check(got == want, "%s: scheduling policy %d, expected %d" % (name, got, want))
+        st.check("sched_batch_refused" not in d.log_text(), "a worker could not set SCHED_BATCH")
+        d.stop()
 
 
 def test_produces_are_answered_by_wake_ups():

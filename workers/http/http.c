@@ -485,4 +485,5 @@ const struct worker_ops http_ops = {
 	.init = http_init_cb,
 	.stop = http_stop_cb,
 	.fini = http_fini_cb,
+	.sched_batch = true,
 };

@@ -114,4 +114,5 @@ const struct worker_ops raft_ops = {
 	.init = raft_init_cb,
 	.stop = raft_stop_cb,
 	.fini = raft_fini_cb,
+	.sched_batch = true,
 };

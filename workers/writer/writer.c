@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,6 +49,7 @@
 #ifndef WRITER_SPIN_NS
 #define WRITER_SPIN_NS 50000 /* look for more work this long after a batch before sleeping */
 #endif
+#define WRITER_SPIN_YIELD_NS 5000 /* and yield the CPU this often while spinning */
 #define WRITER_RUN_NS 1000000 /* the loop runs (timers, heartbeat) at least this often */
 
 struct writer {
@@ -255,16 +257,24 @@ static bool run_batch(void)
 
 /* After a batch, the next request often arrives within microseconds (a client
  * that waits for its answer and sends the next): look for it a little while before
- * paying for a sleep and an eventfd wake-up. Bounded, and only right after work. */
+ * paying for a sleep and an eventfd wake-up. Bounded, and only right after work.
+ * It yields the CPU now and then: raft and http (SCHED_BATCH, woken by this batch)
+ * may be queued on this very CPU, and the next request comes through them. */
 static bool spin_for_work(void)
 {
-	uint64_t until = clock_mono_ns() + WRITER_SPIN_NS;
-	do {
+	uint64_t now = clock_mono_ns(), until = now + WRITER_SPIN_NS, yield_at = now + WRITER_SPIN_YIELD_NS;
+	for (;;) {
 		if (ring_depth_bytes(W.ing) > 0)
 			return true;
 		cpu_relax();
-	} while (clock_mono_ns() < until);
-	return false;
+		now = clock_mono_ns();
+		if (now >= until)
+			return false;
+		if (now >= yield_at) {
+			sched_yield();
+			yield_at = now + WRITER_SPIN_YIELD_NS;
+		}
+	}
 }
 
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
