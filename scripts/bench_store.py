@@ -36,8 +36,9 @@ one record. It runs twice, and both lines are printed:
     the two lines are often close; a poller also takes a CPU from raft and http.
 The raw rate is noisy on this VM (it moves by 2x when other work runs), so it is
 measured on the same file layout as a journal segment (SEGMENT_BYTES, preallocated,
-zero-filled) right before each round of each phase; a phase's ratio is the median
-of its rounds' ratios.
+zero-filled) for as many fdatasyncs as the round makes, just before and just after
+each round of each phase; a round's ratio is against the mean of the two, and a
+phase's ratio is the median of its rounds' ratios.
 """
 
 import calendar
@@ -62,9 +63,8 @@ QUICK = "--quick" in sys.argv
 RAW_SECONDS = 2.0 if QUICK else 4.0
 FILL_RECORDS = 1_000_000 if QUICK else 8_000_000
 SEGMENT_BYTES = 64 * 1024 * 1024  # [storage] segment_bytes of the daemon below
-ONE_ROUNDS = 3 if QUICK else 5  # rounds per one-record phase, raw measured before each
-ONE_RECORDS = 1000 if QUICK else 2000  # records per round
-ONE_RAW_SECONDS = 0.5 if QUICK else 1.0
+ONE_ROUNDS = 5 if QUICK else 9  # rounds per one-record phase, raw measured around each
+ONE_RECORDS = 1000 if QUICK else 2000  # records per round, and raw fdatasyncs either side
 
 
 def log(msg):
@@ -111,6 +111,19 @@ class RawDisk:
             os.fdatasync(self.fd)
             self.off += 64
             n += 1
+        return n / (time.monotonic() - t0)
+
+    def rate_count(self, n):
+        """fdatasync/s over n appends (a round's worth, so both sides of a ratio
+        cover as many fdatasyncs and about the same stretch of time)."""
+        rec = b"x" * 64
+        t0 = time.monotonic()
+        for _ in range(n):
+            if self.off + 64 > SEGMENT_BYTES:
+                self.off = 0
+            os.pwrite(self.fd, rec, self.off)
+            os.fdatasync(self.fd)
+            self.off += 64
         return n / (time.monotonic() - t0)
 
     def close(self):
@@ -222,12 +235,16 @@ def wait_writeback_settled(limit_kib=16384, timeout_s=20.0):
 
 
 def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
-    """ONE_ROUNDS x (raw fdatasync rate, then ONE_RECORDS requests of one record, each
-    its own group commit). Prints one line; returns the median of the rounds' ratios."""
+    """ONE_ROUNDS x (ONE_RECORDS raw fdatasyncs, ONE_RECORDS requests of one record,
+    each its own group commit, ONE_RECORDS raw fdatasyncs again); each round's ratio is
+    against the mean of the raw rate just before and just after it. Prints one line;
+    returns the median of the rounds' ratios."""
     seconds, delta, raws, ratios = 0.0, {}, [], []
     for _ in range(ONE_ROUNDS):
-        r = raw.rate(ONE_RAW_SECONDS)
+        before = raw.rate_count(ONE_RECORDS)
         s, dd = produce(d, topic_id, ONE_RECORDS, value_bytes, 1, one_in_flight=True, wait=wait)
+        after = raw.rate_count(ONE_RECORDS)
+        r = (before + after) / 2
         seconds += s
         for k, v in dd.items():
             delta[k] = delta.get(k, 0.0) + v
@@ -239,7 +256,7 @@ def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
     if wait == "spin":
         waits = delta.get("waits_polled", 0) + delta.get("waits_slept", 0)
         polled = " | %3.0f %% of waits polled" % (100 * delta.get("waits_polled", 0) / (waits or 1))
-    log("  %-24s %7.0f records/s %4.1f records/fdatasync %7.0f fdatasyncs/s | raw before: %6.0f fdatasync/s"
+    log("  %-24s %7.0f records/s %4.1f records/fdatasync %7.0f fdatasyncs/s | raw around: %6.0f fdatasync/s"
         " | %3.0f %% (rounds: %s)%s"
         % (label, n / seconds, delta["skiff_fsync_records_total"] / fsyncs, fsyncs / seconds,
            statistics.median(raws), 100 * statistics.median(ratios),
@@ -324,7 +341,7 @@ def main():
         report("1 KiB, 100 records/request", n // 4, 0, *produce(d, 2, n // 4, 1016, 100))
         report("1 KiB, 1 record/request", n // 4, 0, *produce(d, 2, n // 4, 1016, 1))
         settled = wait_writeback_settled()
-        log("one record per batch (%d rounds of %d, raw fdatasync measured right before each round;"
+        log("one record per batch (%d rounds of %d, raw fdatasync measured just before and after each round;"
             " waited %.1f s for background writeback to settle):" % (ONE_ROUNDS, ONE_RECORDS, settled))
         p64 = one_record_phase(d, raw, "64 B, producer polls", 1, 56, "spin")
         s64 = one_record_phase(d, raw, "64 B, producer sleeps", 1, 56, "sleep")
