@@ -134,7 +134,7 @@ run "produce 64 B durable" 16 1 "$TMP/produce.lua" "/broker/topics/bench/produce
 # percent from minute to minute (both sides are CPU-bound with their load
 # generator): skiff at 64 connections and Redis at 32 take turns, ROUNDS times,
 # and the median of the per-round ratios is the figure.
-ROUNDS="${BENCH_ROUNDS:-3}"
+ROUNDS="${BENCH_ROUNDS:-5}"
 RATIOS=""
 XADDS=""
 for r in $(seq 1 "$ROUNDS"); do
