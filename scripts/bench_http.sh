@@ -90,10 +90,15 @@ EOF
 
 metric() { curl -s "$BASE/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 
+# One wrk thread, as redis-benchmark is one thread: on 2 cores a second client
+# thread only takes CPU from the server it measures (64 connections, interleaved
+# runs: 54-80 k req/s with one thread, 35-61 k with two).
+WRK_THREADS="${BENCH_WRK_THREADS:-1}"
+
 # run NAME CONNECTIONS RECORDS_PER_REQUEST SCRIPT PATH
 run() {
-	local name=$1 conns=$2 per=$3 script=$4 path=$5 threads=2
-	[ "$conns" -lt 2 ] && threads=1
+	local name=$1 conns=$2 per=$3 script=$4 path=$5 threads=$WRK_THREADS
+	[ "$conns" -lt "$threads" ] && threads=$conns
 	local f0 r0 f1 r1 out
 	f0=$(metric skiff_fsync_total); r0=$(metric skiff_fsync_records_total)
 	out=$(wrk -t"$threads" -c"$conns" -d"${SECS}s" --latency -s "$script" "$BASE$path")
