@@ -14,6 +14,16 @@
  * fdatasync then flushes data only) and the bytes after the last frame are zero:
  * a scan ends at the first all-zero header.
  *
+ * Preparing next.prep writes 64 MiB or so of zeros while producers wait on the
+ * journal's fdatasyncs. The helper thread that does it runs in the idle I/O class
+ * and writes back each 1 MiB chunk before the next, so its writes are never in
+ * the device queue in front of a group commit's write and flush, and the dirty
+ * data it leaves is never more than one chunk. (Development VM, 64 B produces at
+ * 64 connections, a 64 MiB roll every ~6 s: with 1 GiB segments, so no zero-fill
+ * during the run, throughput was 4-8 % higher; with this change p99 was lower in
+ * 10 of 11 paired 12 s runs.) The writer itself waits for it only at a roll that
+ * finds it unfinished.
+ *
  * Roll: the current segment's frames are durable (every batch is synced before the
  * next is written); next.prep is renamed to the new name and the directory synced
  * before the first frame goes in, so a synced frame never sits in a file whose
@@ -28,6 +38,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <linux/ioprio.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -58,6 +70,11 @@ static ssize_t io_pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off
 	return pwritev(fd, iov, iovcnt, off);
 }
 static int io_fallocate(int fd, int mode, off_t off, off_t len) { return fallocate(fd, mode, off, len); }
+static int io_writeback(int fd, off_t off, off_t len)
+{
+	return sync_file_range(fd, off, len,
+			       SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+}
 
 const struct journal_io journal_io_posix = {
 	.open = io_open,
@@ -65,6 +82,7 @@ const struct journal_io journal_io_posix = {
 	.pwritev = io_pwritev,
 	.pread = pread,
 	.fdatasync = fdatasync,
+	.writeback = io_writeback,
 	.fsync = fsync,
 	.ftruncate = ftruncate,
 	.fallocate = io_fallocate,
@@ -215,6 +233,8 @@ static int write_zeros(journal *j, int fd, uint64_t from, uint64_t to)
 		int e = write_all(j, fd, &iov, 1, at, n, &done);
 		if (e != 0)
 			return e;
+		if (j->io->writeback(fd, (off_t)at, (off_t)n) != 0)
+			return errno ? errno : EIO;
 		at += n;
 	}
 	return 0;
@@ -323,9 +343,18 @@ static enum journal_prep_state prep_state_of(sk_err err)
 	return err == SK_EFULL ? PREP_FULL : PREP_FAILED;
 }
 
+/* This thread's I/O goes after everyone else's (see the top of this file). Any
+ * user may lower its own I/O priority; if the kernel refuses, it only competes. */
+static void prep_thread_lower_io_priority(void)
+{
+	if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) != 0)
+		log_info("journal_prepare_ioprio", "errno=%d what=idle I/O class refused", errno);
+}
+
 static void *prep_thread_main(void *arg)
 {
 	journal *j = arg;
+	prep_thread_lower_io_priority();
 	pthread_mutex_lock(&j->prep_mu);
 	while (!j->prep_stop) {
 		if (!j->prep_requested) {

@@ -39,6 +39,10 @@ struct journal_io {
 	ssize_t (*pwritev)(int fd, const struct iovec *iov, int iovcnt, off_t off);
 	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
 	int (*fdatasync)(int fd);
+	/* Write back [off, off + len) and wait for it (sync_file_range WAIT_BEFORE |
+	 * WRITE | WAIT_AFTER): bounds the dirty data of a long write. Makes nothing
+	 * durable (no metadata, no disk cache flush). */
+	int (*writeback)(int fd, off_t off, off_t len);
 	int (*fsync)(int fd); /* directories */
 	int (*ftruncate)(int fd, off_t len);
 	int (*fallocate)(int fd, int mode, off_t off, off_t len);

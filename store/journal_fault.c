@@ -138,12 +138,19 @@ static int fault_fallocate(int fd, int mode, off_t off, off_t len)
 
 static int fault_open(const char *path, int flags, mode_t mode) { return open(path, flags, mode); }
 
+static int fault_writeback(int fd, off_t off, off_t len)
+{
+	return sync_file_range(fd, off, len,
+			       SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
 static const struct journal_io fault_io = {
 	.open = fault_open,
 	.close = close,
 	.pwritev = fault_pwritev,
 	.pread = pread,
 	.fdatasync = fault_fdatasync,
+	.writeback = fault_writeback,
 	.fsync = fsync,
 	.ftruncate = ftruncate,
 	.fallocate = fault_fallocate,

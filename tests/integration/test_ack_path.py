@@ -3,7 +3,8 @@ produce is answered by the wake-up chain (the writer wakes raft once per group
 commit, raft wakes http, http drains the writer's answers on that wake-up), not
 by http's 10 ms safety-net tick; and when raft loses its wake-ups (a fault hook)
 the tick still answers every request and the counter shows it. Also checks the
-scheduling policy each worker asks for (raft and http SCHED_BATCH)."""
+scheduling each worker asks for: raft and http SCHED_BATCH, and the writer's
+segment-preparing thread in the idle I/O class."""
 
 import http.client
 import json
@@ -44,7 +45,14 @@ def create(d, topic):
     st.check(status == 201, "create %s: %s %r" % (topic, status, doc))
 
 
-def test_raft_and_http_run_sched_batch():
+def io_class(tid):
+    """The I/O scheduling class of one thread, as ionice (util-linux) names it."""
+    r = st.run(["ionice", "-p", str(tid)])
+    st.check(r.returncode == 0, "ionice -p %d: %r" % (tid, r.stderr))
+    return r.stdout.split(":")[0].strip()
+
+
+def test_workers_scheduling_policy_and_io_class():
     with st.Skiffd() as d:
         d.start()
         pids = d.pids()
@@ -53,6 +61,15 @@ def test_raft_and_http_run_sched_batch():
             got = os.sched_getscheduler(pids[name])
             st.check(got == want, "%s: scheduling policy %d, expected %d" % (name, got, want))
         st.check("sched_batch_refused" not in d.log_text(), "a worker could not set SCHED_BATCH")
+        # The writer's segment-preparing thread yields the disk to group commits;
+        # the writer's own thread does not.
+        writer = pids["writer"]
+        tids = sorted(int(t) for t in os.listdir("/proc/%d/task" % writer))
+        classes = {tid: io_class(tid) for tid in tids}
+        st.check(classes[writer] != "idle", "writer main thread in the idle I/O class: %r" % classes)
+        st.check(list(classes.values()).count("idle") == 1,
+                 "expected exactly one idle-class thread (segment preparation): %r" % classes)
+        st.check("journal_prepare_ioprio" not in d.log_text(), "the idle I/O class was refused")
         d.stop()
 
 
