@@ -47,9 +47,7 @@ static void worker_heartbeat(struct worker_ctx *ctx)
 }
 
 #ifdef SKIFF_FAULTS
-/* Test hooks, never in a release: SKIFF_FAULT_<what>=name[:arg],name[:arg]. Returns
- * true when this worker is listed; its arg (or 0) in *arg. */
-static bool worker_fault(const char *what, enum sk_worker_id id, int *arg)
+bool worker_fault(const char *what, enum sk_worker_id id, int *arg)
 {
 	const char *v = getenv(what);
 	const char *name = cfg_worker_name(id);

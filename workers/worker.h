@@ -63,6 +63,12 @@ extern const struct worker_ops raft_ops;
 extern const struct worker_ops replay_ops;
 extern const struct worker_ops http_ops;
 
+#ifdef SKIFF_FAULTS
+/* Test hooks, never in a release: SKIFF_FAULT_<what>=name[:arg],name[:arg]. Returns
+ * true when this worker is listed; its arg (or 0) in *arg. */
+bool worker_fault(const char *what, enum sk_worker_id id, int *arg);
+#endif
+
 /* Entry point of `skiffd worker NAME -c FILE`; returns the process exit code. */
 int worker_run(enum sk_worker_id id, const char *config_path);
 /* Report readiness to the supervisor (once) and set status_page.ready[id]. */

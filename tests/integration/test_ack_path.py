@@ -91,7 +91,7 @@ def test_produces_are_answered_by_wake_ups():
 
 def test_lost_commit_wake_ups_are_caught_by_the_tick():
     n = 20
-    with st.Skiffd(env={"SKIFF_FAULT_RAFT_SILENT": "1"}) as d:
+    with st.Skiffd(env={"SKIFF_FAULT_NO_COMMIT_WAKE": "raft"}) as d:
         d.start()
         create(d, "silent")
         before = tick_answers(d)

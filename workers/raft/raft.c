@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -77,9 +76,10 @@ static sk_err raft_init_cb(struct worker_ctx *ctx)
 	memset(&R, 0, sizeof(R));
 	R.ctx = ctx;
 #ifdef SKIFF_FAULTS
-	/* Tests: lose every commit wake-up, so http answers only on its safety-net
-	 * tick (skiff_http_tick_answers_total shows it). */
-	R.silent = getenv("SKIFF_FAULT_RAFT_SILENT") != NULL && *getenv("SKIFF_FAULT_RAFT_SILENT") != '\0';
+	/* Tests (SKIFF_FAULT_NO_COMMIT_WAKE=raft): lose every commit wake-up, so http
+	 * answers only on its safety-net tick (skiff_http_tick_answers_total shows it). */
+	int arg;
+	R.silent = worker_fault("SKIFF_FAULT_NO_COMMIT_WAKE", ctx->id, &arg);
 #endif
 	/* Never publish a commit index below the one already out (a restart). */
 	R.core.commit_index = atomic_load(&ctx->page->commit_index);
