@@ -100,30 +100,27 @@ class RawDisk:
         os.fdatasync(self.fd)
         self.off = 0
 
+    def _append_sync(self):
+        if self.off + 64 > SEGMENT_BYTES:
+            self.off = 0
+        os.pwrite(self.fd, b"x" * 64, self.off)
+        os.fdatasync(self.fd)
+        self.off += 64
+
     def rate(self, seconds):
-        rec = b"x" * 64
         n = 0
         t0 = time.monotonic()
         while time.monotonic() - t0 < seconds:
-            if self.off + 64 > SEGMENT_BYTES:
-                self.off = 0
-            os.pwrite(self.fd, rec, self.off)
-            os.fdatasync(self.fd)
-            self.off += 64
+            self._append_sync()
             n += 1
         return n / (time.monotonic() - t0)
 
     def rate_count(self, n):
         """fdatasync/s over n appends (a round's worth, so both sides of a ratio
         cover as many fdatasyncs and about the same stretch of time)."""
-        rec = b"x" * 64
         t0 = time.monotonic()
         for _ in range(n):
-            if self.off + 64 > SEGMENT_BYTES:
-                self.off = 0
-            os.pwrite(self.fd, rec, self.off)
-            os.fdatasync(self.fd)
-            self.off += 64
+            self._append_sync()
         return n / (time.monotonic() - t0)
 
     def close(self):
