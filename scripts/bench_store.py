@@ -19,26 +19,38 @@ within 100 ms of a SIGKILL whatever the journal size.
 
 One record per batch: the producer pushes one request and waits until the writer
 stores the ring's durable_seq before it pushes the next, so every group commit holds
-one record. It runs twice, and both lines are printed:
-  - "producer polls" (ring_producer --wait spin): the producer watches durable_seq
-    (bounded, yielding the CPU now and then) instead of sleeping. The 90 % target is
-    checked against this line, "store overhead with a polling producer": it is what
-    the store adds to a fdatasync (ring hand-off, frame, index entry, durable publish,
-    the wake-ups of raft and http), which is what the target is about. Polling only
-    helps while the producer has a CPU to itself: when other work keeps it off the
-    CPU it falls back to sleeping for a while, and the line says which share of the
-    waits polled (well below 100 %: the machine was busy, read the figure as such).
+one record. The producer waits in one of two ways:
+  - "producer polls" (ring_producer --wait spin): it watches durable_seq (bounded,
+    yielding the CPU now and then) instead of sleeping, so what is measured is what
+    the store adds to a fdatasync (ring hand-off, frame, index entry, durable
+    publish, the wake-ups of raft and http), which is what the target is about.
+    Polling only helps while the producer has a CPU to itself: when other work
+    keeps it off the CPU it falls back to sleeping for a while, and the line says
+    which share of the waits polled (well below 100 %: the machine was busy).
   - "producer sleeps" (--wait sleep, what a real client of the ring does): the same
     plus the scheduler's wake-up of a second process after every fdatasync (on this
-    VM 10-20 us when that vCPU was halted), a cost of the client's way of waiting,
-    not of the store. Shown so it is not hidden. Most of that wake-up overlaps the
-    writer's own work after the fdatasync (index entry, waking raft and http), so
-    the two lines are often close; a poller also takes a CPU from raft and http.
+    VM 10-100 us when that vCPU was halted), a cost of the client's way of waiting,
+    not of the store. Shown so it is not hidden.
 The raw rate is noisy on this VM (it moves by 2x when other work runs), so it is
 measured on the same file layout as a journal segment (SEGMENT_BYTES, preallocated,
 zero-filled) for as many fdatasyncs as the round makes, just before and just after
 each round of each phase; a round's ratio is against the mean of the two, and a
-phase's ratio is the median of its rounds' ratios.
+phase's ratio is the median of its rounds' ratios (many short rounds: a minute of
+noise moves a few of them, not the median).
+Where the fdatasync is issued from matters on this VM: the disk's completion
+interrupt goes to one vCPU, and a fdatasync issued from the other one waits for
+the wake-up of a halted vCPU, ~1.6-2x slower (the "raw disk per CPU" line shows
+it in every run). Writer, producer and raw loop are left where the scheduler puts
+them (skiffd pins nothing: pinning the writer to the interrupt's CPU cost 10-15 %
+of HTTP produce throughput at 64 connections in an A/B on this VM), so from round
+to round each side lands on either CPU, and that lottery spreads the rounds more
+than the store does. Hence many short rounds and their median, and a second view
+that the lottery does not move: each line splits the time per commit into the
+part inside fdatasync (the writer's own skiff_fsync_duration_seconds; the raw
+loop times its os.fdatasync calls) and the rest, the store's own work and the
+hand-offs ("outside"). "at equal fdatasync" is the rate the store would reach
+against the raw loop if both waited the raw loop's fdatasync time: raw cycle /
+(raw fdatasync + store outside).
 """
 
 import calendar
@@ -63,8 +75,8 @@ QUICK = "--quick" in sys.argv
 RAW_SECONDS = 2.0 if QUICK else 4.0
 FILL_RECORDS = 1_000_000 if QUICK else 8_000_000
 SEGMENT_BYTES = 64 * 1024 * 1024  # [storage] segment_bytes of the daemon below
-ONE_ROUNDS = 5 if QUICK else 9  # rounds per one-record phase, raw measured around each
-ONE_RECORDS = 1000 if QUICK else 2000  # records per round, and raw fdatasyncs either side
+ONE_ROUNDS = 11 if QUICK else 31  # rounds per one-record phase, raw measured around each
+ONE_RECORDS = 400  # records per round, and raw fdatasyncs either side
 
 
 def log(msg):
@@ -85,8 +97,8 @@ def build_producer():
 
 
 class RawDisk:
-    """fdatasync/s after a 64 B append into preallocated, zero-filled space (what the
-    journal does), on the disk under test. One file the size of a journal segment,
+    """fdatasync/s after an append (64 B, or a one-record phase's record size) into
+    preallocated, zero-filled space (what the journal does), on the disk under test. One file the size of a journal segment,
     prepared once and appended to by every measurement (wrapping at its end), so a
     measurement neither creates nor deletes 64 MiB next to the journal it is
     compared with."""
@@ -99,13 +111,17 @@ class RawDisk:
             os.pwrite(self.fd, chunk, off)
         os.fdatasync(self.fd)
         self.off = 0
+        self.sync_s = 0.0  # seconds spent inside os.fdatasync, summed
+        self.payload = b"x" * 4096
 
-    def _append_sync(self):
-        if self.off + 64 > SEGMENT_BYTES:
+    def _append_sync(self, size=64):
+        if self.off + size > SEGMENT_BYTES:
             self.off = 0
-        os.pwrite(self.fd, b"x" * 64, self.off)
+        os.pwrite(self.fd, self.payload[:size], self.off)
+        t0 = time.perf_counter()
         os.fdatasync(self.fd)
-        self.off += 64
+        self.sync_s += time.perf_counter() - t0
+        self.off += size
 
     def rate(self, seconds):
         n = 0
@@ -115,13 +131,20 @@ class RawDisk:
             n += 1
         return n / (time.monotonic() - t0)
 
-    def rate_count(self, n):
-        """fdatasync/s over n appends (a round's worth, so both sides of a ratio
-        cover as many fdatasyncs and about the same stretch of time)."""
-        t0 = time.monotonic()
-        for _ in range(n):
-            self._append_sync()
-        return n / (time.monotonic() - t0)
+    def rate_count(self, n, cpus=None, size=64):
+        """fdatasync/s over n appends of size bytes (a round's worth, so both sides
+        of a ratio cover as many fdatasyncs and about the same stretch of time), run
+        on cpus (a set; None: wherever the scheduler puts this process)."""
+        old = os.sched_getaffinity(0)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+        try:
+            t0 = time.monotonic()
+            for _ in range(n):
+                self._append_sync(size)
+            return n / (time.monotonic() - t0)
+        finally:
+            os.sched_setaffinity(0, old)
 
     def close(self):
         os.close(self.fd)
@@ -171,7 +194,8 @@ class Daemon:
     def metrics(self):
         text = self.http("GET", "/metrics").decode()
         out = {}
-        for name in ("skiff_fsync_total", "skiff_fsync_records_total", "skiff_fsync_bytes_total"):
+        for name in ("skiff_fsync_total", "skiff_fsync_records_total", "skiff_fsync_bytes_total",
+                     "skiff_fsync_duration_seconds_sum"):
             m = re.search(r"^%s (\S+)$" % name, text, re.M)
             out[name] = float(m.group(1)) if m else 0.0
         return out
@@ -234,13 +258,19 @@ def wait_writeback_settled(limit_kib=16384, timeout_s=20.0):
 def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
     """ONE_ROUNDS x (ONE_RECORDS raw fdatasyncs, ONE_RECORDS requests of one record,
     each its own group commit, ONE_RECORDS raw fdatasyncs again); each round's ratio is
-    against the mean of the raw rate just before and just after it. Prints one line;
-    returns the median of the rounds' ratios."""
+    against the mean of the raw rate just before and just after it, the raw loop
+    appending as many bytes per fdatasync as one record is (64 B or 1 KiB). Prints
+    two lines; returns (median of the rounds' ratios, the ratio at equal fdatasync)."""
+    record_bytes = value_bytes + 8
     seconds, delta, raws, ratios = 0.0, {}, [], []
+    raw_s = raw_sync_s = 0.0
     for _ in range(ONE_ROUNDS):
-        before = raw.rate_count(ONE_RECORDS)
+        sync0 = raw.sync_s
+        before = raw.rate_count(ONE_RECORDS, size=record_bytes)
         s, dd = produce(d, topic_id, ONE_RECORDS, value_bytes, 1, one_in_flight=True, wait=wait)
-        after = raw.rate_count(ONE_RECORDS)
+        after = raw.rate_count(ONE_RECORDS, size=record_bytes)
+        raw_s += ONE_RECORDS / before + ONE_RECORDS / after
+        raw_sync_s += raw.sync_s - sync0
         r = (before + after) / 2
         seconds += s
         for k, v in dd.items():
@@ -249,16 +279,25 @@ def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
         ratios.append(ONE_RECORDS / s / r)
     fsyncs = delta["skiff_fsync_total"] or 1
     n = ONE_RECORDS * ONE_ROUNDS
+    q = statistics.quantiles(ratios, n=4)
+    # per commit, in microseconds: inside fdatasync and the rest
+    s_in = 1e6 * delta["skiff_fsync_duration_seconds_sum"] / fsyncs
+    s_out = 1e6 * seconds / fsyncs - s_in
+    r_in = 1e6 * raw_sync_s / (2 * n)
+    r_out = 1e6 * raw_s / (2 * n) - r_in
+    equal = (r_in + r_out) / (r_in + s_out)
     polled = ""
     if wait == "spin":
         waits = delta.get("waits_polled", 0) + delta.get("waits_slept", 0)
         polled = " | %3.0f %% of waits polled" % (100 * delta.get("waits_polled", 0) / (waits or 1))
-    log("  %-24s %7.0f records/s %4.1f records/fdatasync %7.0f fdatasyncs/s | raw around: %6.0f fdatasync/s"
-        " | %3.0f %% (rounds: %s)%s"
-        % (label, n / seconds, delta["skiff_fsync_records_total"] / fsyncs, fsyncs / seconds,
-           statistics.median(raws), 100 * statistics.median(ratios),
-           " ".join("%.0f" % (100 * x) for x in ratios), polled))
-    return statistics.median(ratios)
+    log("  %-22s %6.0f records/s, raw around %6.0f fdatasync/s: %3.0f %% (%d rounds: middle half %.0f-%.0f %%)%s"
+        % (label, n / seconds, statistics.median(raws), 100 * statistics.median(ratios), len(ratios),
+           100 * q[0], 100 * q[2], polled))
+    log("  %-22s per commit %5.1f us in fdatasync + %4.1f us outside (raw loop %5.1f + %4.1f us);"
+        " at equal fdatasync: %3.0f %%" % ("", s_in, s_out, r_in, r_out, 100 * equal))
+    if abs(delta["skiff_fsync_records_total"] / fsyncs - 1) > 0.01:
+        log("  %-22s (not one record per fdatasync: %.2f)" % ("", delta["skiff_fsync_records_total"] / fsyncs))
+    return statistics.median(ratios), equal
 
 
 def log_ready_ms(d, killed_at_unix_ms, old_pid):
@@ -338,16 +377,20 @@ def main():
         report("1 KiB, 100 records/request", n // 4, 0, *produce(d, 2, n // 4, 1016, 100))
         report("1 KiB, 1 record/request", n // 4, 0, *produce(d, 2, n // 4, 1016, 1))
         settled = wait_writeback_settled()
-        log("one record per batch (%d rounds of %d, raw fdatasync measured just before and after each round;"
+        per_cpu = {c: raw.rate_count(ONE_RECORDS * 2, {c}) for c in sorted(os.sched_getaffinity(0))}
+        log("raw disk per CPU (where the fdatasync is issued from): %s"
+            % ", ".join("CPU %d %.0f/s" % (c, r) for c, r in per_cpu.items()))
+        log("one record per batch (%d rounds of %d each, raw fdatasync measured just before and after each round;"
             " waited %.1f s for background writeback to settle):" % (ONE_ROUNDS, ONE_RECORDS, settled))
         p64 = one_record_phase(d, raw, "64 B, producer polls", 1, 56, "spin")
         s64 = one_record_phase(d, raw, "64 B, producer sleeps", 1, 56, "sleep")
         p1k = one_record_phase(d, raw, "1 KiB, producer polls", 2, 1016, "spin")
         s1k = one_record_phase(d, raw, "1 KiB, producer sleeps", 2, 1016, "sleep")
         log("  store overhead with a polling producer: 64 B %.0f %%, 1 KiB %.0f %% of the raw fdatasync rate"
-            " (target >= 90 %%)" % (100 * p64, 100 * p1k))
-        log("  with a sleeping producer (adds its wake-up per record): 64 B %.0f %%, 1 KiB %.0f %%"
-            % (100 * s64, 100 * s1k))
+            " (target >= 90 %%); at equal fdatasync %.0f %%, %.0f %%"
+            % (100 * p64[0], 100 * p1k[0], 100 * p64[1], 100 * p1k[1]))
+        log("  with a sleeping producer (adds its wake-up per record): 64 B %.0f %%, 1 KiB %.0f %%;"
+            " at equal fdatasync %.0f %%, %.0f %%" % (100 * s64[0], 100 * s1k[0], 100 * s64[1], 100 * s1k[1]))
         log("  large batches, 64 B: %.0f records/s (target >= 1,000,000)" % big64)
 
         have = n * 2 + n + n + 4 * ONE_ROUNDS * ONE_RECORDS
