@@ -51,6 +51,10 @@ loop times its os.fdatasync calls) and the rest, the store's own work and the
 hand-offs ("outside"). "at equal fdatasync" is the rate the store would reach
 against the raw loop if both waited the raw loop's fdatasync time: raw cycle /
 (raw fdatasync + store outside).
+Each line also gives the steal time (/proc/stat) over its phase: when the
+hypervisor runs other guests on our vCPUs, the raw rate can halve and the store,
+with more processes to schedule, falls further; a phase with STEAL_NOISY % or
+more is marked as noise.
 """
 
 import calendar
@@ -77,6 +81,7 @@ FILL_RECORDS = 1_000_000 if QUICK else 8_000_000
 SEGMENT_BYTES = 64 * 1024 * 1024  # [storage] segment_bytes of the daemon below
 ONE_ROUNDS = 11 if QUICK else 31  # rounds per one-record phase, raw measured around each
 ONE_RECORDS = 400  # records per round, and raw fdatasyncs either side
+STEAL_NOISY = 5  # % of CPU time stolen by the hypervisor during a phase that marks it as noise
 
 
 def log(msg):
@@ -255,37 +260,48 @@ def wait_writeback_settled(limit_kib=16384, timeout_s=20.0):
     return time.monotonic() - t0
 
 
+def cpu_ticks():
+    """(steal, total) jiffies of all CPUs from /proc/stat: how much of the time the
+    hypervisor ran something else on our vCPUs."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
     """ONE_ROUNDS x (ONE_RECORDS raw fdatasyncs, ONE_RECORDS requests of one record,
     each its own group commit, ONE_RECORDS raw fdatasyncs again); each round's ratio is
     against the mean of the raw rate just before and just after it, the raw loop
     appending as many bytes per fdatasync as one record is (64 B or 1 KiB). Prints
-    two lines; returns (median of the rounds' ratios, the ratio at equal fdatasync)."""
+    two lines; returns the medians of the rounds' ratios: (end to end, at equal
+    fdatasync)."""
     record_bytes = value_bytes + 8
     seconds, delta, raws, ratios = 0.0, {}, [], []
-    raw_s = raw_sync_s = 0.0
+    parts = []  # per round: (store in, store out, raw in, raw out, ratio at equal fdatasync), us
+    steal0, total0 = cpu_ticks()
     for _ in range(ONE_ROUNDS):
         sync0 = raw.sync_s
         before = raw.rate_count(ONE_RECORDS, size=record_bytes)
         s, dd = produce(d, topic_id, ONE_RECORDS, value_bytes, 1, one_in_flight=True, wait=wait)
         after = raw.rate_count(ONE_RECORDS, size=record_bytes)
-        raw_s += ONE_RECORDS / before + ONE_RECORDS / after
-        raw_sync_s += raw.sync_s - sync0
         r = (before + after) / 2
         seconds += s
         for k, v in dd.items():
             delta[k] = delta.get(k, 0.0) + v
         raws.append(r)
         ratios.append(ONE_RECORDS / s / r)
+        commits = dd["skiff_fsync_total"] or 1
+        s_in = 1e6 * dd["skiff_fsync_duration_seconds_sum"] / commits
+        s_out = 1e6 * s / commits - s_in
+        r_in = 1e6 * (raw.sync_s - sync0) / (2 * ONE_RECORDS)
+        r_out = 1e6 * (1 / before + 1 / after) / 2 - r_in
+        parts.append((s_in, s_out, r_in, r_out, (r_in + r_out) / (r_in + s_out)))
+    steal1, total1 = cpu_ticks()
+    steal = 100 * (steal1 - steal0) / max(1, total1 - total0)
     fsyncs = delta["skiff_fsync_total"] or 1
     n = ONE_RECORDS * ONE_ROUNDS
     q = statistics.quantiles(ratios, n=4)
-    # per commit, in microseconds: inside fdatasync and the rest
-    s_in = 1e6 * delta["skiff_fsync_duration_seconds_sum"] / fsyncs
-    s_out = 1e6 * seconds / fsyncs - s_in
-    r_in = 1e6 * raw_sync_s / (2 * n)
-    r_out = 1e6 * raw_s / (2 * n) - r_in
-    equal = (r_in + r_out) / (r_in + s_out)
+    s_in, s_out, r_in, r_out, equal = (statistics.median(p[i] for p in parts) for i in range(5))
     polled = ""
     if wait == "spin":
         waits = delta.get("waits_polled", 0) + delta.get("waits_slept", 0)
@@ -293,8 +309,10 @@ def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
     log("  %-22s %6.0f records/s, raw around %6.0f fdatasync/s: %3.0f %% (%d rounds: middle half %.0f-%.0f %%)%s"
         % (label, n / seconds, statistics.median(raws), 100 * statistics.median(ratios), len(ratios),
            100 * q[0], 100 * q[2], polled))
-    log("  %-22s per commit %5.1f us in fdatasync + %4.1f us outside (raw loop %5.1f + %4.1f us);"
-        " at equal fdatasync: %3.0f %%" % ("", s_in, s_out, r_in, r_out, 100 * equal))
+    log("  %-22s per commit (medians) %5.1f us in fdatasync + %4.1f us outside (raw loop %5.1f + %4.1f us);"
+        " at equal fdatasync: %3.0f %% | steal %.0f %%%s"
+        % ("", s_in, s_out, r_in, r_out, 100 * equal, steal,
+           " (the hypervisor took the CPUs: read this phase as noise)" if steal >= STEAL_NOISY else ""))
     if abs(delta["skiff_fsync_records_total"] / fsyncs - 1) > 0.01:
         log("  %-22s (not one record per fdatasync: %.2f)" % ("", delta["skiff_fsync_records_total"] / fsyncs))
     return statistics.median(ratios), equal
