@@ -306,15 +306,14 @@ def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
     if wait == "spin":
         waits = delta.get("waits_polled", 0) + delta.get("waits_slept", 0)
         polled = " | %3.0f %% of waits polled" % (100 * delta.get("waits_polled", 0) / (waits or 1))
-    log("  %-22s %6.0f records/s, raw around %6.0f fdatasync/s: %3.0f %% (%d rounds: middle half %.0f-%.0f %%)%s"
-        % (label, n / seconds, statistics.median(raws), 100 * statistics.median(ratios), len(ratios),
-           100 * q[0], 100 * q[2], polled))
+    log("  %-22s %6.0f records/s %4.2f records/fdatasync %6.0f fdatasyncs/s, raw around %6.0f fdatasync/s:"
+        " %3.0f %% (%d rounds: middle half %.0f-%.0f %%)%s"
+        % (label, n / seconds, delta["skiff_fsync_records_total"] / fsyncs, fsyncs / seconds,
+           statistics.median(raws), 100 * statistics.median(ratios), len(ratios), 100 * q[0], 100 * q[2], polled))
     log("  %-22s per commit (medians) %5.1f us in fdatasync + %4.1f us outside (raw loop %5.1f + %4.1f us);"
         " at equal fdatasync: %3.0f %% | steal %.0f %%%s"
         % ("", s_in, s_out, r_in, r_out, 100 * equal, steal,
            " (the hypervisor took the CPUs: read this phase as noise)" if steal >= STEAL_NOISY else ""))
-    if abs(delta["skiff_fsync_records_total"] / fsyncs - 1) > 0.01:
-        log("  %-22s (not one record per fdatasync: %.2f)" % ("", delta["skiff_fsync_records_total"] / fsyncs))
     return statistics.median(ratios), equal
 
 
