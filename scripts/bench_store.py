@@ -81,6 +81,7 @@ FILL_RECORDS = 1_000_000 if QUICK else 8_000_000
 SEGMENT_BYTES = 64 * 1024 * 1024  # [storage] segment_bytes of the daemon below
 ONE_ROUNDS = 11 if QUICK else 31  # rounds per one-record phase, raw measured around each
 ONE_RECORDS = 400  # records per round, and raw fdatasyncs either side
+RECORD_HEADER_BYTES = 8  # store/record.h SK_RECORD_HEADER_BYTES: a 56 B value is a 64 B record
 STEAL_NOISY = 5  # % of CPU time stolen by the hypervisor during a phase that marks it as noise
 
 
@@ -103,10 +104,10 @@ def build_producer():
 
 class RawDisk:
     """fdatasync/s after an append (64 B, or a one-record phase's record size) into
-    preallocated, zero-filled space (what the journal does), on the disk under test. One file the size of a journal segment,
-    prepared once and appended to by every measurement (wrapping at its end), so a
-    measurement neither creates nor deletes 64 MiB next to the journal it is
-    compared with."""
+    preallocated, zero-filled space (what the journal does), on the disk under test.
+    One file the size of a journal segment, prepared once and appended to by every
+    measurement (wrapping at its end), so a measurement neither creates nor deletes
+    64 MiB next to the journal it is compared with."""
 
     def __init__(self, directory):
         self.path = os.path.join(directory, "raw-fsync.bin")
@@ -140,7 +141,7 @@ class RawDisk:
         """fdatasync/s over n appends of size bytes (a round's worth, so both sides
         of a ratio cover as many fdatasyncs and about the same stretch of time), run
         on cpus (a set; None: wherever the scheduler puts this process)."""
-        old = os.sched_getaffinity(0)
+        old = os.sched_getaffinity(0) if cpus else None
         if cpus:
             os.sched_setaffinity(0, cpus)
         try:
@@ -149,7 +150,8 @@ class RawDisk:
                 self._append_sync(size)
             return n / (time.monotonic() - t0)
         finally:
-            os.sched_setaffinity(0, old)
+            if old:
+                os.sched_setaffinity(0, old)
 
     def close(self):
         os.close(self.fd)
@@ -275,7 +277,7 @@ def one_record_phase(d, raw, label, topic_id, value_bytes, wait):
     appending as many bytes per fdatasync as one record is (64 B or 1 KiB). Prints
     two lines; returns the medians of the rounds' ratios: (end to end, at equal
     fdatasync)."""
-    record_bytes = value_bytes + 8
+    record_bytes = value_bytes + RECORD_HEADER_BYTES
     seconds, delta, raws, ratios = 0.0, {}, [], []
     parts = []  # per round: (store in, store out, raw in, raw out, ratio at equal fdatasync), us
     steal0, total0 = cpu_ticks()
